@@ -1,0 +1,47 @@
+"""Domain errors. The core raises these; the CLI turns them into one-line messages and exit 1."""
+
+from __future__ import annotations
+
+
+class OutreachError(Exception):
+    """An expected failure the user can act on. The message is shown as one line."""
+
+
+class WorkspaceError(OutreachError):
+    """The workspace is missing, or its settings are invalid."""
+
+
+class ConfigError(OutreachError):
+    """A setting or secret is missing or has the wrong type."""
+
+
+class DatabaseError(OutreachError):
+    """The database could not be opened, migrated or written (locked, corrupt, unreachable)."""
+
+
+class NotFoundError(OutreachError):
+    """A named thing (subscriber, episode, edition, call...) does not exist."""
+
+
+class ValidationError(OutreachError):
+    """Input (CSV, YAML, dates, addresses, uploaded files) failed validation."""
+
+
+class AudioError(OutreachError):
+    """Audio could not be decoded, measured or encoded."""
+
+
+class TranscriptionError(OutreachError):
+    """A transcription engine or model is missing or failed."""
+
+
+class MailError(OutreachError):
+    """A message could not be built or the transport failed in a way the user must fix."""
+
+
+class FeedError(OutreachError):
+    """A feed could not be built, validated or imported."""
+
+
+class TokenError(OutreachError):
+    """A signed token is tampered, expired, revoked or for something else."""
