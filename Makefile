@@ -1,0 +1,52 @@
+# Two entry points: `make demo` (the main job on the sample workspace) and `make test` (everything).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO := build/demo
+# Demo-only signing key; real deployments set OUTREACH_SECRET_KEY themselves (see README, Secrets).
+DEMO_KEY := demo-key-not-secret-0123456789abcdefghijklmnop
+OUT := $(PY) -m outreach -w $(DEMO)
+
+.PHONY: demo test install install-test system-deps lint clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade 'pip>=25.1'
+	$(PY) -m pip install -q -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed-test: $(VENV)/.installed tests/package.json
+	$(PY) -m pip install -q --group dev
+	$(PY) -m pip install -q -e '.[postgres]'
+	cd tests && npm install --no-audit --no-fund --silent
+	touch $@
+
+install-test: install $(VENV)/.installed-test system-deps
+
+# Debian packages the tests use: chromium for browser tests.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+demo: install
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	cp -r outreach.toml episodes newsletters templates feeds $(DEMO)/
+	$(OUT) init $(DEMO)
+	$(OUT) content import $(DEMO)/newsletters/sample-content.yaml
+	$(OUT) subscriber import $(DEMO)/newsletters/sample-subscribers.csv --confirmed --source "demo: sample list"
+	$(OUT) subscriber list
+	@echo
+	@echo "Demo workspace: $(DEMO)  (database: $(DEMO)/outreach.db)"
+
+lint: install-test
+	$(PY) -m ruff check outreach tests benchmarks
+	$(PY) -m ruff format --check outreach tests benchmarks
+	$(PY) -m mypy outreach
+
+test: install-test lint
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+clean:
+	rm -rf $(VENV) build tests/node_modules

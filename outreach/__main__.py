@@ -1,0 +1,3 @@
+from outreach.cli import cli
+
+cli(prog_name="outreach")

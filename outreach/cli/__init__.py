@@ -1,0 +1,93 @@
+"""The `outreach` command line: the root group, the workspace hand-off and error translation.
+
+Each command group lives in its own module and is listed in COMMAND_GROUPS.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from outreach import __version__
+from outreach.errors import OutreachError
+from outreach.workspace import open_workspace
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+COMMAND_GROUPS = [
+    "outreach.cli.workspace",
+    "outreach.cli.subscriber",
+    "outreach.cli.content",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class OutreachGroup(click.Group):
+    """Turns domain errors into one line on stderr and exit 1 (OUTREACH_DEBUG=1 shows the traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OutreachError as exc:
+            if os.environ.get("OUTREACH_DEBUG"):
+                raise
+            message = " ".join(str(exc).split())
+            click.echo(f"Error: {message}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            if os.environ.get("OUTREACH_DEBUG"):
+                raise
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+
+
+def pass_workspace(f: F) -> F:
+    """Give a command the Workspace found from --workspace, OUTREACH_WORKSPACE or the cwd."""
+
+    @click.pass_context
+    @functools.wraps(f)
+    def wrapper(ctx: click.Context, *args: Any, **kwargs: Any) -> Any:
+        root = ctx.find_root()
+        state = root.ensure_object(dict)
+        if "workspace" not in state:
+            state["workspace"] = open_workspace(state.get("workspace_path"))
+        return f(state["workspace"], *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(cls=OutreachGroup, context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--workspace",
+    "-w",
+    "workspace_path",
+    type=click.Path(file_okay=False),
+    help="Workspace folder (default: $OUTREACH_WORKSPACE, else the current folder or a parent).",
+)
+@click.version_option(__version__, "--version", "-V", prog_name="outreach")
+@click.pass_context
+def cli(ctx: click.Context, workspace_path: str | None) -> None:
+    """Publish the Digitalsamtal podcast, its transcripts and the Kraftsamling update.
+
+    \b
+    Example:
+        outreach init mitt-arbete
+        outreach -w mitt-arbete subscriber add anna@example.se --name "Anna"
+    """
+    ctx.ensure_object(dict)["workspace_path"] = workspace_path
+
+
+def _register() -> None:
+    for module_name in COMMAND_GROUPS:
+        module = importlib.import_module(module_name)
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,44 @@
+"""Signed tokens for links in mail and pages (itsdangerous: HMAC, constant-time checks).
+
+Each purpose has its own salt, so a token made for one purpose never opens another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from outreach.errors import TokenError
+
+UNSUBSCRIBE = "outreach.unsubscribe"
+CONFIRM = "outreach.confirm"
+REVIEW = "outreach.review"
+
+
+def make_token(key: str, purpose: str, payload: Any) -> str:
+    """Sign `payload` (JSON-serialisable) for `purpose`; the token carries its creation time."""
+    return URLSafeTimedSerializer(key, salt=purpose).dumps(payload)
+
+
+def read_token(key: str, purpose: str, token: str, max_age_seconds: int | None = None) -> Any:
+    """Verify and decode a token; raise TokenError if it is tampered, foreign or expired."""
+    serializer = URLSafeTimedSerializer(key, salt=purpose)
+    try:
+        return serializer.loads(token, max_age=max_age_seconds)
+    except SignatureExpired:
+        raise TokenError("the link has expired") from None
+    except BadSignature:
+        raise TokenError("the link is not valid") from None
+
+
+def make_permanent_token(key: str, purpose: str, payload: Any) -> str:
+    """A token without a timestamp (unsubscribe links must work in old mail forever)."""
+    return URLSafeSerializer(key, salt=purpose).dumps(payload)
+
+
+def read_permanent_token(key: str, purpose: str, token: str) -> Any:
+    try:
+        return URLSafeSerializer(key, salt=purpose).loads(token)
+    except BadSignature:
+        raise TokenError("the link is not valid") from None

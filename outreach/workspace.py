@@ -1,0 +1,335 @@
+"""The workspace: a folder with `outreach.toml`, the database and four content folders.
+
+Settings come from `outreach.toml` and can be overridden by `OUTREACH_<SECTION>_<KEY>` environment
+variables (for example `OUTREACH_MAIL_TRANSPORT=outbox:newsletters/outbox`). Secrets never live here:
+see `outreach.secrets`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from outreach.errors import ConfigError, WorkspaceError
+from outreach.fsutil import atomic_write_text
+
+SETTINGS_FILE = "outreach.toml"
+DATABASE_FILE = "outreach.db"
+CONTENT_FOLDERS = ("episodes", "newsletters", "templates", "feeds")
+
+
+@dataclass
+class ShowSettings:
+    """The podcast show (channel-level feed values)."""
+
+    title: str = "Digitalsamtal"
+    description: str = (
+        "Samtal om AI i kommuner och civilsamhälle, från Kraftsamling för AI i kommuner och "
+        "civilsamhälle (AI Sweden och Vinnova)."
+    )
+    link: str = "https://example.org/digitalsamtal/"
+    base_url: str = "https://example.org/"
+    language: str = "sv"
+    author: str = "AI Sweden"
+    copyright: str = "© AI Sweden"
+    owner_name: str = "AI Sweden"
+    owner_email: str = "podcast@example.org"
+    hide_owner: bool = False
+    category: str = "Technology"
+    subcategory: str = ""
+    explicit: bool = False
+    show_type: str = "episodic"
+    cover: str = "episodes/cover.png"
+    funding_url: str = ""
+    funding_text: str = ""
+    medium: str = "podcast"
+    hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NewsletterSettings:
+    """The Kraftsamling update."""
+
+    name: str = "Kraftsamling för AI i kommuner och civilsamhälle"
+    list_id: str = "kraftsamling.example.org"
+    from_address: str = "Kraftsamling <nyhetsbrev@example.org>"
+    reply_to: str = ""
+    unsubscribe_mailto: str = "avregistrera@example.org"
+    public_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Europe/Stockholm"
+    events_horizon_days: int = 42
+    calls_opening_soon_days: int = 30
+    max_html_bytes: int = 102_000
+
+
+@dataclass
+class MailSettings:
+    """How mail leaves: `outbox:DIR`, `smtp://user@host:587` (STARTTLS) or `smtps://user@host:465`."""
+
+    transport: str = "outbox:newsletters/outbox"
+    concurrency: int = 4
+    rate_per_second: float = 0.0
+    max_attempts: int = 3
+    retry_backoff_seconds: float = 2.0
+    max_consecutive_failures: int = 20
+    timeout_seconds: float = 30.0
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+
+
+@dataclass
+class AudioSettings:
+    """Loudness targets and encoding (Apple's defaults)."""
+
+    target_lufs: float = -16.0
+    mono_target_lufs: float = -19.0
+    mono_as_dual_mono: bool = True
+    ceiling_dbtp: float = -1.0
+    bitrate_stereo: int = 128
+    bitrate_mono: int = 96
+    sample_rate: int = 44100
+
+
+@dataclass
+class TranscriptionSettings:
+    """Whisper engine and model. `model` is a local directory, a checkpoint, an alias or a hub name."""
+
+    engine: str = "faster-whisper"
+    model: str = "base"
+    compute_type: str = "int8"
+    beam_size: int = 5
+    language: str = "sv"
+    vad: bool = True
+    glossary: list[str] = field(
+        default_factory=lambda: [
+            "Vinnova",
+            "AI Sweden",
+            "Kraftsamling",
+            "Digitalsamtal",
+            "kommun",
+            "civilsamhälle",
+        ]
+    )
+    cache_dir: str = ""
+
+
+@dataclass
+class ReviewSettings:
+    """Guest transcript review."""
+
+    enabled: bool = True
+    link_days: int = 14
+    allow_editing_others: bool = False
+    max_submission_bytes: int = 200_000
+
+
+@dataclass
+class WebSettings:
+    """`outreach serve`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    confirm_link_hours: int = 72
+
+
+@dataclass
+class Settings:
+    show: ShowSettings = field(default_factory=ShowSettings)
+    newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    transcription: TranscriptionSettings = field(default_factory=TranscriptionSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check a TOML value (or convert an environment string) against a settings field's type."""
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if annotation is bool:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in ("1", "true", "yes", "on", "ja"):
+                return True
+            if lowered in ("0", "false", "no", "off", "nej"):
+                return False
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        return value
+    return value
+
+
+def load_settings(path: Path | None, environ: typing.Mapping[str, str] | None = None) -> Settings:
+    """Read settings from a TOML file (optional) and `OUTREACH_<SECTION>_<KEY>` variables."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if path is not None and path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+    settings = Settings()
+    section_fields = {f.name: f for f in dataclasses.fields(Settings)}
+    for section_name, section_values in raw.items():
+        if section_name not in section_fields:
+            known = ", ".join(section_fields)
+            raise ConfigError(f"{path}: unknown section [{section_name}] (known: {known})")
+        if not isinstance(section_values, dict):
+            raise ConfigError(f"{path}: [{section_name}] must be a table")
+        _apply(getattr(settings, section_name), section_values, f"{path}: [{section_name}]")
+    for section_name in section_fields:
+        section = getattr(settings, section_name)
+        hints = typing.get_type_hints(type(section))
+        for f in dataclasses.fields(section):
+            env_name = f"OUTREACH_{section_name.upper()}_{f.name.upper()}"
+            if env_name in environ:
+                setattr(section, f.name, _coerce(environ[env_name], hints[f.name], env_name))
+    return settings
+
+
+def _apply(section: Any, values: dict[str, Any], where: str) -> None:
+    hints = typing.get_type_hints(type(section))
+    names = {f.name for f in dataclasses.fields(section)}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+        setattr(section, key, _coerce(value, hints[key], f"{where} {key}"))
+
+
+@dataclass
+class Workspace:
+    """A workspace folder and everything derived from it."""
+
+    root: Path
+    settings: Settings
+    database_url: str
+
+    @property
+    def episodes_dir(self) -> Path:
+        return self.root / "episodes"
+
+    @property
+    def newsletters_dir(self) -> Path:
+        return self.root / "newsletters"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def feeds_dir(self) -> Path:
+        return self.root / "feeds"
+
+    @property
+    def settings_path(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+    def path(self, relative: str) -> Path:
+        """Resolve a workspace-relative path from settings or the database."""
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+
+def find_workspace_root(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path:
+    """`--workspace`, then `OUTREACH_WORKSPACE`, then the current directory or a parent of it."""
+    chosen = explicit or os.environ.get("OUTREACH_WORKSPACE")
+    if chosen:
+        root = Path(chosen).expanduser().resolve()
+        if not (root / SETTINGS_FILE).is_file():
+            raise WorkspaceError(
+                f"{root} is not an outreach workspace (no {SETTINGS_FILE}); create one with "
+                f"'outreach init {chosen}'"
+            )
+        return root
+    here = (cwd or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / SETTINGS_FILE).is_file():
+            return candidate
+    raise WorkspaceError(
+        f"no workspace found in {here} or its parents (no {SETTINGS_FILE}); run 'outreach init DIR' "
+        "or pass --workspace"
+    )
+
+
+def open_workspace(
+    explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None
+) -> Workspace:
+    root = find_workspace_root(explicit, cwd)
+    settings = load_settings(root / SETTINGS_FILE)
+    url = os.environ.get("OUTREACH_DATABASE_URL") or f"sqlite:///{root / DATABASE_FILE}"
+    return Workspace(root=root, settings=settings, database_url=url)
+
+
+DEFAULT_TOML = """\
+# outreach workspace settings. Every value can be overridden by an environment variable
+# OUTREACH_<SECTION>_<KEY>, e.g. OUTREACH_MAIL_TRANSPORT. Secrets (SMTP password, token key)
+# never go here: see README, "Secrets".
+
+[show]
+title = "Digitalsamtal"
+link = "https://example.org/digitalsamtal/"
+base_url = "https://example.org/"
+author = "AI Sweden"
+owner_name = "AI Sweden"
+owner_email = "podcast@example.org"
+
+[newsletter]
+name = "Kraftsamling för AI i kommuner och civilsamhälle"
+from_address = "Kraftsamling <nyhetsbrev@example.org>"
+public_url = "http://127.0.0.1:8000"
+
+[mail]
+transport = "outbox:newsletters/outbox"
+"""
+
+
+def init_workspace(directory: Path) -> Workspace:
+    """Create a workspace: `outreach.toml`, the content folders and the migrated database."""
+    directory = directory.expanduser().resolve()
+    if directory.exists() and not directory.is_dir():
+        raise WorkspaceError(f"{directory} exists and is not a folder")
+    directory.mkdir(parents=True, exist_ok=True)
+    for folder in CONTENT_FOLDERS:
+        (directory / folder).mkdir(exist_ok=True)
+    settings_path = directory / SETTINGS_FILE
+    if not settings_path.exists():
+        atomic_write_text(settings_path, DEFAULT_TOML)
+    workspace = open_workspace(directory)
+    from outreach.db import upgrade_database
+
+    upgrade_database(workspace.database_url)
+    return workspace

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from outreach.cli import cli
+from outreach.errors import ConfigError, WorkspaceError
+from outreach.secrets import read_secret, secret_key
+from outreach.workspace import load_settings, open_workspace
+
+
+def test_init_creates_settings_folders_and_migrated_database(tmp_path: Path) -> None:
+    target = tmp_path / "nytt"
+    result = CliRunner().invoke(cli, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    assert (target / "outreach.toml").is_file()
+    for folder in ("episodes", "newsletters", "templates", "feeds"):
+        assert (target / folder).is_dir()
+    with sqlite3.connect(target / "outreach.db") as conn:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+        assert {"subscribers", "deliveries", "episodes", "transcripts", "alembic_version"} <= tables
+        assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    # Running init again keeps the settings file the user may have edited.
+    (target / "outreach.toml").write_text('[show]\ntitle = "Eget namn"\n', encoding="utf-8")
+    assert CliRunner().invoke(cli, ["init", str(target)]).exit_code == 0
+    assert "Eget namn" in (target / "outreach.toml").read_text(encoding="utf-8")
+
+
+def test_workspace_found_from_option_env_and_parent_dirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    CliRunner().invoke(cli, ["init", str(tmp_path / "ws")])
+    nested = tmp_path / "ws" / "episodes"
+    assert open_workspace(None, cwd=nested).root == (tmp_path / "ws").resolve()
+    monkeypatch.setenv("OUTREACH_WORKSPACE", str(tmp_path / "ws"))
+    assert open_workspace().root == (tmp_path / "ws").resolve()
+    with pytest.raises(WorkspaceError):
+        open_workspace(tmp_path / "missing")
+
+
+def test_missing_workspace_is_one_line_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["-w", str(tmp_path / "nope"), "subscriber", "list"])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "not an outreach workspace" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_settings_from_toml_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "outreach.toml"
+    path.write_text("[mail]\nconcurrency = 8\n[audio]\ntarget_lufs = -18\n", encoding="utf-8")
+    settings = load_settings(path, environ={"OUTREACH_MAIL_CONCURRENCY": "2"})
+    assert settings.mail.concurrency == 2
+    assert settings.audio.target_lufs == -18.0
+    assert settings.show.language == "sv"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[mail\n", "invalid TOML"),
+        ("[nope]\nx = 1\n", "unknown section"),
+        ("[mail]\ncolour = 1\n", "unknown setting"),
+        ('[mail]\nconcurrency = "many"\n', "expected an integer"),
+        ("[review]\nenabled = 3\n", "expected true or false"),
+    ],
+)
+def test_bad_settings_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "outreach.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path, environ={})
+
+
+def test_bad_settings_file_exits_1_with_one_line(tmp_path: Path) -> None:
+    CliRunner().invoke(cli, ["init", str(tmp_path / "ws")])
+    (tmp_path / "ws" / "outreach.toml").write_text("[mail]\nconcurrency = 'x'\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["-w", str(tmp_path / "ws"), "subscriber", "list"])
+    assert result.exit_code == 1
+    assert "expected an integer" in result.stderr
+
+
+def test_secret_from_mode_600_file_outside_workspace(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("k" * 40, encoding="utf-8")
+    key_file.chmod(0o644)
+    env = {"OUTREACH_SECRET_KEY_FILE": str(key_file)}
+    with pytest.raises(ConfigError, match="mode 600"):
+        read_secret("OUTREACH_SECRET_KEY", environ=env)
+    key_file.chmod(0o600)
+    assert read_secret("OUTREACH_SECRET_KEY", environ=env) == "k" * 40
+    with pytest.raises(ConfigError, match="outside the workspace"):
+        read_secret("OUTREACH_SECRET_KEY", workspace_root=tmp_path, environ=env)
+
+
+def test_missing_or_short_secret_key_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OUTREACH_SECRET_KEY")
+    with pytest.raises(ConfigError, match="OUTREACH_SECRET_KEY"):
+        secret_key()
+    monkeypatch.setenv("OUTREACH_SECRET_KEY", "short")
+    with pytest.raises(ConfigError, match="too short"):
+        secret_key()
+
+
+def test_locked_database_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import outreach.db
+
+    CliRunner().invoke(cli, ["init", str(tmp_path / "ws")])
+    monkeypatch.setattr(outreach.db, "BUSY_TIMEOUT_MS", 200)
+    outreach.db.get_engine.cache_clear()
+    blocker = sqlite3.connect(tmp_path / "ws" / "outreach.db", timeout=0.1)
+    blocker.execute("begin exclusive")
+    try:
+        result = CliRunner().invoke(
+            cli, ["-w", str(tmp_path / "ws"), "subscriber", "add", "a@example.se"]
+        )
+    finally:
+        blocker.rollback()
+        blocker.close()
+        outreach.db.get_engine.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert "busy" in result.stderr or "locked" in result.stderr
+
+
+def test_python_dash_m_and_version(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "outreach", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
+    assert "outreach" in out.stdout
