@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 from collections.abc import Sequence
@@ -19,7 +20,8 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from outreach.errors import NotFoundError, ValidationError
+from outreach import tokens
+from outreach.errors import NotFoundError, TokenError, ValidationError
 from outreach.models import ConsentEvent, Delivery, Subscriber, Suppression
 
 STATUSES = ("pending", "confirmed", "unsubscribed", "bounced", "erased")
@@ -399,3 +401,57 @@ def import_subscribers(
             report.unchanged += 1
     session.flush()
     return report
+
+
+def _binding(subscriber: Subscriber) -> list[Any]:
+    """What a subscriber's tokens are bound to: the row and (a hash of) the address it had."""
+    if subscriber.email is None:
+        raise ValidationError("an erased subscriber has no links")
+    return [subscriber.id, email_hash(subscriber.email)[:16]]
+
+
+def _bound_subscriber(session: Session, payload: Any) -> Subscriber:
+    if not (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)):
+        raise TokenError("the link is not valid")
+    subscriber = session.get(Subscriber, payload[0])
+    if subscriber is None or subscriber.email is None:
+        raise TokenError("the link is not valid")
+    if not hmac.compare_digest(email_hash(subscriber.email)[:16], str(payload[1])):
+        raise TokenError("the link is not valid")
+    return subscriber
+
+
+def unsubscribe_token(key: str, subscriber: Subscriber) -> str:
+    """A permanent one-click unsubscribe token (RFC 8058 links must work in old mail)."""
+    return tokens.make_permanent_token(key, tokens.UNSUBSCRIBE, _binding(subscriber))
+
+
+def subscriber_for_unsubscribe_token(session: Session, key: str, token: str) -> Subscriber:
+    return _bound_subscriber(session, tokens.read_permanent_token(key, tokens.UNSUBSCRIBE, token))
+
+
+def unsubscribe_by_token(session: Session, key: str, token: str, source: str) -> Subscriber:
+    """Unsubscribe the token's subscriber; idempotent. Tampered or foreign tokens raise TokenError."""
+    subscriber = subscriber_for_unsubscribe_token(session, key, token)
+    if subscriber.status in ("pending", "confirmed"):
+        set_status(session, subscriber, "unsubscribed", source)
+    return subscriber
+
+
+def confirm_token(key: str, subscriber: Subscriber) -> str:
+    """A double opt-in confirmation token; it expires (see WebSettings.confirm_link_hours)."""
+    return tokens.make_token(key, tokens.CONFIRM, _binding(subscriber))
+
+
+def confirm_by_token(
+    session: Session, key: str, token: str, max_age_seconds: int, source: str
+) -> Subscriber:
+    """Confirm the token's subscriber (idempotent); records the consent event once."""
+    subscriber = _bound_subscriber(
+        session, tokens.read_token(key, tokens.CONFIRM, token, max_age_seconds)
+    )
+    if subscriber.status == "pending":
+        set_status(session, subscriber, "confirmed", source)
+    elif subscriber.status != "confirmed":
+        raise TokenError("the link is no longer valid")
+    return subscriber
