@@ -28,6 +28,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Erased personal data must not linger in free pages of the file (GDPR erase).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -91,7 +93,7 @@ def session_scope(workspace: Workspace | str) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except OperationalError as exc:
+    except SQLAlchemyError as exc:
         session.rollback()
         raise DatabaseError(describe_database_error(exc, engine.url.database)) from None
     except BaseException:

@@ -36,6 +36,7 @@ _OPTIONS: dict[str, list[tuple[str, str]]] = {
         ("summary", "A short description."),
     ],
 }
+_ARTICLE = {"call": "a call", "event": "an event", "recording": "a recording"}
 _HELP = {
     "call": (
         "Funding calls (utlysningar) for the newsletter.",
@@ -77,7 +78,7 @@ def make_group(kind: str) -> click.Group:
             item = content.add_item(session, kind, {"title": title, **fields}, tz)
             click.echo(f"Added {kind} {item.id}: {item.title}")
 
-    add.__doc__ = f"Add a {kind}.\n\n\b\nExample:\n    outreach {example}"
+    add.__doc__ = f"Add {_ARTICLE[kind]}.\n\n\b\nExample:\n    outreach {example}"
     command = pass_workspace(add)
     for name, text in reversed(_OPTIONS[kind]):
         command = click.option(f"--{name}", help=text)(command)
@@ -99,7 +100,7 @@ def make_group(kind: str) -> click.Group:
             item = content.remove_item(session, kind, item_id)
             click.echo(f"Removed {kind} {item_id}: {item.title}")
 
-    remove.__doc__ = f"Remove a {kind} by id.\n\n\b\nExample:\n    outreach {kind} remove 3"
+    remove.__doc__ = f"Remove {_ARTICLE[kind]} by id.\n\n\b\nExample:\n    outreach {kind} remove 3"
     group.add_command(
         click.command("remove")(click.argument("item_id", type=int)(pass_workspace(remove)))
     )

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from outreach.db import session_scope
+from outreach.models import Call, Event, Recording
+from outreach.workspace import Workspace
+
+from .conftest import REPO, Runner
+
+
+def _count(workspace: Workspace, model: type) -> int:
+    with session_scope(workspace) as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_call_event_recording_add_list_remove(run: Runner, workspace: Workspace) -> None:
+    run(
+        "call",
+        "add",
+        "Starta er AI-resa",
+        "--funder",
+        "Vinnova",
+        "--opens",
+        "2023-04-27",
+        "--closes",
+        "2023-09-12",
+        "--amount",
+        "upp till 600 000 kr",
+    )
+    run(
+        "event",
+        "add",
+        "Inspirationsevent",
+        "--starts",
+        "2023-05-04 10:00",
+        "--ends",
+        "2023-05-04 12:00",
+        "--location",
+        "Online",
+    )
+    run(
+        "recording",
+        "add",
+        "Webbinarium",
+        "--url",
+        "https://example.org/v",
+        "--recorded",
+        "2023-01-18",
+    )
+    assert "2023-04-27 – 2023-09-12" in run("call", "list").output
+    assert "2023-05-04 10:00" in run("event", "list").output
+    with session_scope(workspace) as s:
+        event = s.scalars(select(Event)).one()
+        assert event.starts == dt.datetime(2023, 5, 4, 8, 0, tzinfo=dt.UTC)
+    run("call", "remove", "1")
+    assert _count(workspace, Call) == 0
+    assert "no call with id 7" in run("call", "remove", "7", expect=1).stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["call", "add", "X", "--closes", "12/9/2023"], "closes: '12/9/2023' is not a date"),
+        (["call", "add", "X", "--opens", "2023-05-01", "--closes", "2023-04-01"], "before opens"),
+        (["event", "add", "X", "--starts", "imorgon", "--location", "A"], "not a date and time"),
+        (["event", "add", "X", "--starts", "2023-05-04 10:00"], "give a location"),
+        (["recording", "add", "X", "--url", "ftp://x"], "not an http(s) URL"),
+        (["recording", "add", "X"], "url: required"),
+    ],
+)
+def test_bad_content_input(run: Runner, args: list[str], message: str) -> None:
+    assert message in run(*args, expect=1).stderr
+
+
+def test_import_sample_content_is_idempotent(run: Runner, workspace: Workspace) -> None:
+    sample = REPO / "newsletters" / "sample-content.yaml"
+    out = run("content", "import", str(sample)).output
+    assert "2 call(s) added" in out and "2 event(s) added" in out and "2 recording(s) added" in out
+    again = run("content", "import", str(sample)).output
+    assert "0 call(s) added, 2 unchanged" in again
+    assert (_count(workspace, Call), _count(workspace, Event), _count(workspace, Recording)) == (
+        2,
+        2,
+        2,
+    )
+    with session_scope(workspace) as s:
+        call = s.scalars(select(Call).where(Call.title == "Starta er AI-resa")).one()
+        assert call.closes == dt.date(2023, 9, 12)
+
+
+def test_import_all_or_nothing_names_file_item_field(
+    run: Runner, workspace: Workspace, tmp_path: Path
+) -> None:
+    bad = tmp_path / "innehall.yaml"
+    bad.write_text(
+        "calls:\n  - title: Bra\n    closes: 2023-09-12\n"
+        "events:\n  - title: Trasig\n    starts: 2023-13-45 10:00\n    location: A\n",
+        encoding="utf-8",
+    )
+    err = run("content", "import", str(bad), expect=1).stderr
+    assert f"{bad}: events[1] ('Trasig'): starts:" in err
+    assert _count(workspace, Call) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("calls: [\n", "invalid YAML"),
+        ("- just a list\n", "expected a mapping"),
+        ("podcasts: []\n", "unknown section"),
+        ("calls:\n  - title: X\n    colour: red\n", "unknown field(s) colour"),
+        ("calls:\n  - just text\n", "expected a mapping of fields"),
+    ],
+)
+def test_import_bad_yaml(run: Runner, tmp_path: Path, text: str, message: str) -> None:
+    bad = tmp_path / "x.yaml"
+    bad.write_text(text, encoding="utf-8")
+    assert message in run("content", "import", str(bad), expect=1).stderr
