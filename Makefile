@@ -24,11 +24,15 @@ $(VENV)/.installed-test: $(VENV)/.installed tests/package.json
 
 install-test: install $(VENV)/.installed-test system-deps
 
-# Debian packages the tests use: chromium for browser tests.
+# Debian packages the tests use: chromium (browser tests), postgresql (the PostgreSQL tests).
+APT_NEEDED = $(shell command -v chromium >/dev/null 2>&1 || echo chromium) \
+             $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql)
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	@if [ -n "$(strip $(APT_NEEDED))" ]; then \
+	  echo "Installing Debian packages: $(APT_NEEDED)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_NEEDED); \
+	fi
 
 demo: install
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
