@@ -455,3 +455,48 @@ def confirm_by_token(
     elif subscriber.status != "confirmed":
         raise TokenError("the link is no longer valid")
     return subscriber
+
+
+def subscribe(
+    session: Session,
+    email: str,
+    *,
+    name: str | None = None,
+    organisation: str | None = None,
+    segment: str | None = None,
+    language: str | None = None,
+    source: str = "web",
+) -> Subscriber | None:
+    """A sign-up from the public form (double opt-in). Returns whom to send a confirmation, or None.
+
+    A new address becomes `pending`; a pending one gets a fresh confirmation; an address that left
+    (unsubscribed) may come back through a new confirmation. Existing rows are never edited by the
+    form, and confirmed, bounced, erased or suppressed addresses get nothing, so the caller's answer
+    is the same whatever the address's history: the form never reveals who is on the list.
+    Invalid input (address, segment, language) raises ValidationError.
+    """
+    normalized = normalize_email(email)
+    clean_segment = normalize_segment(segment)
+    clean_language = normalize_language(language)
+    if is_suppressed(session, normalized):
+        return None
+    existing = session.scalar(select(Subscriber).where(Subscriber.email == normalized))
+    if existing is None:
+        subscriber = Subscriber(
+            email=normalized,
+            name=_clean(name),
+            organisation=_clean(organisation),
+            segment=clean_segment,
+            language=clean_language,
+            status="pending",
+        )
+        session.add(subscriber)
+        record_consent(session, subscriber, normalized, "added", source)
+        session.flush()
+        return subscriber
+    if existing.status == "pending":
+        return existing
+    if existing.status == "unsubscribed":
+        set_status(session, existing, "pending", source, "signed up again")
+        return existing
+    return None
