@@ -54,7 +54,9 @@ def serve_file(path: Path, *, max_age: int, cors: bool = False) -> Response:
     suffix = path.suffix.lower()
     if suffix not in CONTENT_TYPES:
         abort(404)
-    response = send_file(path, mimetype=CONTENT_TYPES[suffix], conditional=True, max_age=max_age)
+    response = send_file(path, conditional=True, max_age=max_age)
+    # Set the full header ourselves: werkzeug would add a second charset to text/* types.
+    response.headers["Content-Type"] = CONTENT_TYPES[suffix]
     response.headers["Accept-Ranges"] = "bytes"
     if cors:
         response.headers["Access-Control-Allow-Origin"] = "*"

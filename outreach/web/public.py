@@ -127,8 +127,11 @@ def confirm(token: str) -> Any:
     workspace = current_workspace()
     max_age = workspace.settings.web.confirm_link_hours * 3600
     with session_scope(workspace) as session:
-        subscribers.confirm_by_token(session, signing_key(), token, max_age, source="web:confirm")
-    return _no_store(Response(render_template("confirmed.html"), mimetype="text/html"))
+        subscriber = subscribers.confirm_by_token(
+            session, signing_key(), token, max_age, source="web:confirm"
+        )
+        name = subscriber.name
+    return _no_store(Response(render_template("confirmed.html", name=name), mimetype="text/html"))
 
 
 def _masked(email: str | None) -> str:
@@ -153,6 +156,7 @@ def unsubscribe(token: str) -> Any:
         body = render_template(
             "unsubscribe.html",
             address=_masked(subscriber.email),
+            name=subscriber.name,
             already=subscriber.status not in ("pending", "confirmed"),
             action=url_for(".unsubscribe", token=token),
         )
