@@ -85,7 +85,10 @@ def test_subscribe_creates_pending_and_mails_a_confirmation_link(
     client: FlaskClient, workspace: Workspace
 ) -> None:
     response = post_form(
-        client, email="Anna.Berg@Example.se", name="Anna Berg", organisation="Sala kommun",
+        client,
+        email="Anna.Berg@Example.se",
+        name="Anna Berg",
+        organisation="Sala kommun",
         segment="kommun",
     )
     assert response.status_code == 303
@@ -93,7 +96,10 @@ def test_subscribe_creates_pending_and_mails_a_confirmation_link(
     row = subscriber(workspace, "anna.berg@example.se")
     assert row is not None and row.status == "pending"
     assert (row.name, row.organisation, row.segment, row.language) == (
-        "Anna Berg", "Sala kommun", "kommun", "sv",
+        "Anna Berg",
+        "Sala kommun",
+        "kommun",
+        "sv",
     )
     [message] = outbox(workspace)
     assert message["To"].addresses[0].addr_spec == "anna.berg@example.se"
@@ -118,10 +124,14 @@ def test_subscribe_never_reveals_whether_an_address_is_known(
     make(workspace, "known@example.se", "confirmed", name="Original")
     new = post_form(client, email="new@example.se")
     known = post_form(client, email="known@example.se", name="Attacker")
-    assert (new.status_code, new.headers["Location"]) == (known.status_code, known.headers["Location"])
-    assert client.get(new.headers["Location"]).get_data() == client.get(
-        known.headers["Location"]
-    ).get_data()
+    assert (new.status_code, new.headers["Location"]) == (
+        known.status_code,
+        known.headers["Location"],
+    )
+    assert (
+        client.get(new.headers["Location"]).get_data()
+        == client.get(known.headers["Location"]).get_data()
+    )
     row = subscriber(workspace, "known@example.se")
     assert row is not None and row.status == "confirmed" and row.name == "Original"
     # Only the new address got a confirmation mail.
@@ -158,7 +168,9 @@ def test_subscribe_without_or_with_forged_csrf_is_rejected(
     # A cross-site Origin is refused even with a valid token.
     token = csrf_from(client.get("/prenumerera").get_data(as_text=True))
     response = client.post(
-        "/prenumerera", data={**data, "csrf_token": token}, headers={"Origin": "https://evil.example"}
+        "/prenumerera",
+        data={**data, "csrf_token": token},
+        headers={"Origin": "https://evil.example"},
     )
     assert response.status_code == 400
     assert subscriber(workspace, "csrf@example.se") is None
@@ -169,7 +181,9 @@ def test_honeypot_looks_like_success_and_does_nothing(
     client: FlaskClient, workspace: Workspace
 ) -> None:
     response = post_form(client, email="bot@example.se", webbplats="http://spam.example")
-    assert response.status_code == 303 and response.headers["Location"].endswith("/prenumerera/tack")
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        "/prenumerera/tack"
+    )
     assert subscriber(workspace, "bot@example.se") is None
     assert outbox(workspace) == []
 
@@ -277,15 +291,17 @@ def test_unsubscribe_get_changes_nothing_and_post_one_click_works(
     assert "Location" not in response.headers and "Set-Cookie" not in response.headers
     assert subscriber(workspace, "u@example.se").status == "unsubscribed"  # type: ignore[union-attr]
     # Idempotent, and multipart works too.
-    again = bare.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data")
+    again = bare.post(
+        f"/u/{token}", data={"List-Unsubscribe": "One-Click"}, content_type="multipart/form-data"
+    )
     assert again.status_code == 200 and "Location" not in again.headers
     with session_scope(workspace) as s:
-        events = s.scalars(
-            select(ConsentEvent).where(ConsentEvent.action == "unsubscribed")
-        ).all()
+        events = s.scalars(select(ConsentEvent).where(ConsentEvent.action == "unsubscribed")).all()
     assert [e.source for e in events] == ["web:one-click"]
     # After unsubscribing the page says so and offers no button.
-    assert "Avsluta prenumerationen</button>" not in client.get(f"/u/{token}").get_data(as_text=True)
+    assert "Avsluta prenumerationen</button>" not in client.get(f"/u/{token}").get_data(
+        as_text=True
+    )
 
 
 def test_unsubscribe_with_tampered_or_foreign_token_is_4xx_and_changes_nothing(
@@ -304,7 +320,9 @@ def test_unsubscribe_with_tampered_or_foreign_token_is_4xx_and_changes_nothing(
     client = app.test_client(use_cookies=False)
     for token in bad_tokens:
         for method in ("get", "post"):
-            response = getattr(client, method)(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+            response = getattr(client, method)(
+                f"/u/{token}", data={"List-Unsubscribe": "One-Click"}
+            )
             assert 400 <= response.status_code < 500, (token, method)
     assert subscriber(workspace, "victim@example.se").status == "confirmed"  # type: ignore[union-attr]
 
@@ -346,7 +364,11 @@ def test_archive_lists_only_sent_editions_and_serves_their_page(
     assert page.status_code == 200 and b"<h1>Aprilnumret</h1>" in page.data
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     assert client.get("/nyhetsbrev/2023-05-24/").status_code == 404
-    for bad in ("/nyhetsbrev/..%2F..%2Foutreach.toml/", "/nyhetsbrev/nope/", "/nyhetsbrev/.hidden/"):
+    for bad in (
+        "/nyhetsbrev/..%2F..%2Foutreach.toml/",
+        "/nyhetsbrev/nope/",
+        "/nyhetsbrev/.hidden/",
+    ):
         assert client.get(bad).status_code == 404
 
 
@@ -362,20 +384,32 @@ def media(workspace: Workspace) -> dict[str, Path]:
         folder.mkdir(parents=True)
         audio = folder / f"{slug}.mp3"
         audio.write_bytes(bytes(range(256)) * 40)  # 10240 bytes
-        (folder / f"{slug}.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nHej\n", encoding="utf-8")
-        (folder / f"{slug}.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nHej\n", encoding="utf-8")
-        (folder / "chapters.json").write_text('{"version": "1.2.0", "chapters": []}', encoding="utf-8")
+        (folder / f"{slug}.vtt").write_text(
+            "WEBVTT\n\n00:00.000 --> 00:01.000\nHej\n", encoding="utf-8"
+        )
+        (folder / f"{slug}.srt").write_text(
+            "1\n00:00:00,000 --> 00:00:01,000\nHej\n", encoding="utf-8"
+        )
+        (folder / "chapters.json").write_text(
+            '{"version": "1.2.0", "chapters": []}', encoding="utf-8"
+        )
         (folder / "source.wav").write_bytes(b"RIFF....WAVE")
         with session_scope(workspace) as s:
             s.add(
                 Episode(
-                    guid=str(uuid.uuid4()), slug=slug, title=slug, status=status,
-                    audio=f"episodes/{slug}/{slug}.mp3", chapters=f"episodes/{slug}/chapters.json",
+                    guid=str(uuid.uuid4()),
+                    slug=slug,
+                    title=slug,
+                    status=status,
+                    audio=f"episodes/{slug}/{slug}.mp3",
+                    chapters=f"episodes/{slug}/chapters.json",
                 )
             )
         files[slug] = audio
     (workspace.feeds_dir / "podcast.xml").write_text("<rss/>", encoding="utf-8")
-    (workspace.feeds_dir / "events.ics").write_text("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", encoding="utf-8")
+    (workspace.feeds_dir / "events.ics").write_text(
+        "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", encoding="utf-8"
+    )
     (workspace.feeds_dir / ".secret.xml").write_text("<x/>", encoding="utf-8")
     return files
 
@@ -389,7 +423,9 @@ def test_media_types_cors_and_published_only(client: FlaskClient, media: dict[st
     assert vtt.headers["Content-Type"] == "text/vtt; charset=utf-8"
     assert vtt.headers["Access-Control-Allow-Origin"] == "*"
     srt = client.get("/episodes/avsnitt-1/avsnitt-1.srt")
-    assert srt.mimetype == "application/x-subrip" and srt.headers["Access-Control-Allow-Origin"] == "*"
+    assert (
+        srt.mimetype == "application/x-subrip" and srt.headers["Access-Control-Allow-Origin"] == "*"
+    )
     chapters = client.get("/episodes/avsnitt-1/chapters.json")
     assert chapters.mimetype == "application/json"
     assert chapters.headers["Access-Control-Allow-Origin"] == "*"
@@ -410,7 +446,7 @@ def test_media_types_cors_and_published_only(client: FlaskClient, media: dict[st
         "/feeds/%2Fetc%2Fpasswd",
         "/episodes/nope/nope.mp3",
     ):
-        response = client.get(url)
+        response = client.get(url, follow_redirects=True)
         assert response.status_code == 404, url
         assert "Sidan finns inte" in response.get_data(as_text=True)
 

@@ -62,9 +62,7 @@ def export_site(workspace: Workspace, directory: Path) -> None:
     """
     from outreach.web.export import export_site as export
 
-    with click.progressbar(
-        length=1, label="Exporting", file=click.get_text_stream("stderr")
-    ) as bar:
+    with click.progressbar(length=1, label="Exporting") as bar:
 
         def progress(done: float, total: float) -> None:
             bar.length = int(total)

@@ -1,6 +1,6 @@
 """pytest fixtures around the helpers. Import them into a test module:
 
-    from helpers.fixtures import smtp_sink, browser  # noqa: F401
+from helpers.fixtures import smtp_sink, browser  # noqa: F401
 """
 
 from __future__ import annotations

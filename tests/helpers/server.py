@@ -52,7 +52,9 @@ def running_server(
                 process.wait()
 
 
-def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: object, timeout: float) -> None:
+def _wait_until_up(
+    base: str, process: subprocess.Popen[bytes], log: object, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
