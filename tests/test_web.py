@@ -138,15 +138,30 @@ def test_subscribe_never_reveals_whether_an_address_is_known(
     assert [m["To"].addresses[0].addr_spec for m in outbox(workspace)] == ["new@example.se"]
 
 
-def test_subscribe_again_while_pending_resends_and_keeps_one_row(
+def test_subscribe_again_while_pending_resends_at_most_every_ten_minutes(
     client: FlaskClient, workspace: Workspace
 ) -> None:
     post_form(client, email="twice@example.se", name="Först")
+    post_form(client, email="twice@example.se", name="Sedan")
+    assert len(outbox(workspace)) == 1
+    with session_scope(workspace) as s:
+        row = s.scalar(select(Subscriber).where(Subscriber.email == "twice@example.se"))
+        assert row is not None
+        row.updated_at = row.updated_at - dt.timedelta(minutes=11)
     post_form(client, email="twice@example.se", name="Sedan")
     with session_scope(workspace) as s:
         rows = s.scalars(select(Subscriber).where(Subscriber.email == "twice@example.se")).all()
     assert len(rows) == 1 and rows[0].name == "Först" and rows[0].status == "pending"
     assert len(outbox(workspace)) == 2
+
+
+def test_unsubscribed_address_can_sign_up_again_through_confirmation(
+    client: FlaskClient, workspace: Workspace
+) -> None:
+    make(workspace, "back@example.se", "unsubscribed")
+    assert post_form(client, email="back@example.se").status_code == 303
+    assert subscriber(workspace, "back@example.se").status == "pending"  # type: ignore[union-attr]
+    assert len(outbox(workspace)) == 1
 
 
 def test_subscribe_without_or_with_forged_csrf_is_rejected(
