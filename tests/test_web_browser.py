@@ -18,7 +18,7 @@ import pytest
 import requests
 from conftest import TEST_KEY
 from helpers.browser import axe_violations
-from helpers.fixtures import browser, smtp_sink  # noqa: F401
+from helpers.fixtures import browser, live_server, smtp_sink  # noqa: F401
 from helpers.server import REPO, running_server
 from helpers.smtp import SmtpSink
 from sqlalchemy import select
@@ -64,69 +64,69 @@ def add_sent_edition(workspace: Workspace) -> None:
 
 def test_subscribe_confirm_unsubscribe_in_a_real_browser(
     workspace: Workspace,
-    smtp_sink: SmtpSink,
+    smtp_sink: SmtpSink,  # noqa: F811
+    live_server: str,  # noqa: F811
     browser: Any,  # noqa: F811
 ) -> None:
     add_sent_edition(workspace)
     page = browser
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    env = {"OUTREACH_MAIL_TRANSPORT": smtp_sink.url, "OUTREACH_SECRET_KEY": TEST_KEY}
-    with running_server(workspace.root, env=env) as base:
-        page.goto(f"{base}/prenumerera")
-        assert page.locator("html").get_attribute("lang") == "sv"
-        assert_accessible(page)
+    base = live_server
+    page.goto(f"{base}/prenumerera")
+    assert page.locator("html").get_attribute("lang") == "sv"
+    assert_accessible(page)
 
-        page.get_by_label("E-postadress (obligatorisk)").fill("asa.oberg@example.se")
-        page.get_by_label("Namn").fill(NAME)
-        page.get_by_label("Civilsamhälle").check()
-        page.get_by_label("Språk för nyhetsbrevet").select_option("sv")
-        page.get_by_label("Organisation").fill("Föreningen Exempel")
-        page.get_by_label("Organisation").press("Enter")  # the keyboard submits the form
-        page.wait_for_url(f"{base}/prenumerera/tack")
-        assert "Kolla din e-post" in page.locator("h1").inner_text()
-        assert_accessible(page)
-        assert status_of(workspace, "asa.oberg@example.se") == "pending"
+    page.get_by_label("E-postadress (obligatorisk)").fill("asa.oberg@example.se")
+    page.get_by_label("Namn").fill(NAME)
+    page.get_by_label("Civilsamhälle").check()
+    page.get_by_label("Språk för nyhetsbrevet").select_option("sv")
+    page.get_by_label("Organisation").fill("Föreningen Exempel")
+    page.get_by_label("Organisation").press("Enter")  # the keyboard submits the form
+    page.wait_for_url(f"{base}/prenumerera/tack")
+    assert "Kolla din e-post" in page.locator("h1").inner_text()
+    assert_accessible(page)
+    assert status_of(workspace, "asa.oberg@example.se") == "pending"
 
-        [message] = smtp_sink.wait_for(1)
-        assert message["To"].addresses[0].addr_spec == "asa.oberg@example.se"
-        body = message.get_body(("plain",)).get_content()
-        match = re.search(rf"{re.escape(base)}/confirm/\S+", body)
-        assert match, body
+    [message] = smtp_sink.wait_for(1)
+    assert message["To"].addresses[0].addr_spec == "asa.oberg@example.se"
+    body = message.get_body(("plain",)).get_content()
+    match = re.search(rf"{re.escape(base)}/confirm/\S+", body)
+    assert match, body
 
-        page.goto(match.group(0))
-        heading = page.locator("h1").inner_text()
-        assert "prenumerationen är bekräftad" in heading
-        assert "<script>alert(1)</script>" in heading  # shown as text, not run
-        assert_accessible(page)
-        assert status_of(workspace, "asa.oberg@example.se") == "confirmed"
+    page.goto(match.group(0))
+    heading = page.locator("h1").inner_text()
+    assert "prenumerationen är bekräftad" in heading
+    assert "<script>alert(1)</script>" in heading  # shown as text, not run
+    assert_accessible(page)
+    assert status_of(workspace, "asa.oberg@example.se") == "confirmed"
 
-        with session_scope(workspace) as s:
-            row = s.scalar(select(Subscriber).where(Subscriber.email == "asa.oberg@example.se"))
-            token = subscribers.unsubscribe_token(TEST_KEY, row)  # type: ignore[arg-type]
-        unsubscribe_url = f"{base}/u/{token}"
-        page.goto(unsubscribe_url)
-        assert_accessible(page)
-        assert status_of(workspace, "asa.oberg@example.se") == "confirmed"  # GET changed nothing
-        button = page.get_by_role("button", name="Avsluta prenumerationen")
-        button.focus()
-        page.keyboard.press("Enter")
-        page.wait_for_load_state()
-        page.get_by_role("heading", name="Prenumerationen är avslutad").wait_for()
-        assert page.url == unsubscribe_url  # POST answered in place, no redirect
-        assert_accessible(page)
-        assert status_of(workspace, "asa.oberg@example.se") == "unsubscribed"
+    with session_scope(workspace) as s:
+        row = s.scalar(select(Subscriber).where(Subscriber.email == "asa.oberg@example.se"))
+        token = subscribers.unsubscribe_token(TEST_KEY, row)  # type: ignore[arg-type]
+    unsubscribe_url = f"{base}/u/{token}"
+    page.goto(unsubscribe_url)
+    assert_accessible(page)
+    assert status_of(workspace, "asa.oberg@example.se") == "confirmed"  # GET changed nothing
+    button = page.get_by_role("button", name="Avsluta prenumerationen")
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    page.get_by_role("heading", name="Prenumerationen är avslutad").wait_for()
+    assert page.url == unsubscribe_url  # POST answered in place, no redirect
+    assert_accessible(page)
+    assert status_of(workspace, "asa.oberg@example.se") == "unsubscribed"
 
-        page.goto(f"{base}/nyhetsbrev/")
-        assert_accessible(page)
-        page.get_by_role("link", name="Kraftsamling april 2023").click()
-        page.wait_for_url(f"{base}/nyhetsbrev/2023-04-26/")
-        assert page.locator("h1").inner_text() == "Kraftsamling april 2023"
-        assert_accessible(page)
+    page.goto(f"{base}/nyhetsbrev/")
+    assert_accessible(page)
+    page.get_by_role("link", name="Kraftsamling april 2023").click()
+    page.wait_for_url(f"{base}/nyhetsbrev/2023-04-26/")
+    assert page.locator("h1").inner_text() == "Kraftsamling april 2023"
+    assert_accessible(page)
 
-        page.goto(f"{base}/finns-inte")
-        assert page.locator("h1").inner_text() == "Sidan finns inte"
-        assert_accessible(page)
+    page.goto(f"{base}/finns-inte")
+    assert page.locator("h1").inner_text() == "Sidan finns inte"
+    assert_accessible(page)
     assert dialogs == []
     with session_scope(workspace) as s:
         actions = s.scalars(select(ConsentEvent.action).order_by(ConsentEvent.id)).all()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from helpers.browser import CHROMIUM, browser_page
+from helpers.server import running_server
 from helpers.smtp import SmtpSink
 
 
@@ -30,3 +31,14 @@ def browser() -> Iterator[Any]:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     with browser_page() as page:
         yield page
+
+
+@pytest.fixture
+def live_server(workspace: Any, smtp_sink: SmtpSink) -> Iterator[str]:
+    """`outreach serve` on the test workspace, mailing into `smtp_sink`; yields its base URL.
+
+    The signing key is the test key from tests/conftest.py (already in the environment), and
+    `[newsletter] public_url` points at the server.
+    """
+    with running_server(workspace.root, env={"OUTREACH_MAIL_TRANSPORT": smtp_sink.url}) as base:
+        yield base
