@@ -42,7 +42,7 @@ def _content(workspace: Workspace) -> None:
                 )
             )
         (workspace.newsletters_dir / slug).mkdir()
-        (workspace.newsletters_dir / slug / "archive.html").write_text(
+        (workspace.newsletters_dir / slug / "index.html").write_text(
             f"<h1>{slug}</h1>", encoding="utf-8"
         )
         (workspace.newsletters_dir / slug / "email.html").write_text("personal", encoding="utf-8")

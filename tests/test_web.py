@@ -357,7 +357,7 @@ def _edition(workspace: Workspace, slug: str, status: str, subject: str) -> None
         )
     folder = workspace.newsletters_dir / slug
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "archive.html").write_text(
+    (folder / "index.html").write_text(
         f'<!doctype html><html lang="sv"><head><meta charset="utf-8"><title>{subject}</title></head>'
         f"<body><main><h1>{subject}</h1></main></body></html>",
         encoding="utf-8",
@@ -530,3 +530,27 @@ def test_app_refuses_to_start_without_a_key(
     with pytest.raises(ConfigError, match="OUTREACH_SECRET_KEY"):
         create_app(workspace)
     assert create_app(workspace, dev_key=True).extensions["outreach"].dev_key
+
+
+def test_mail_failure_gives_a_swedish_503_page(client: FlaskClient, workspace: Workspace) -> None:
+    from helpers.net import free_port
+
+    workspace.settings.mail.transport = (
+        f"smtp://127.0.0.1:{free_port()}?timeout=2"  # nobody listens
+    )
+    response = post_form(client, email="nomail@example.se")
+    assert response.status_code == 503
+    html = response.get_data(as_text=True)
+    assert "Vi kunde inte skicka bekräftelsemejlet" in html and "Traceback" not in html
+
+
+def test_only_the_archive_page_of_an_edition_is_served(
+    client: FlaskClient, workspace: Workspace
+) -> None:
+    _edition(workspace, "2023-04-26", "sent", "April")
+    (workspace.newsletters_dir / "2023-04-26" / "email.html").write_text(
+        "personal", encoding="utf-8"
+    )
+    assert client.get("/nyhetsbrev/2023-04-26/").status_code == 200
+    assert client.get("/nyhetsbrev/2023-04-26/email.html").status_code == 404
+    assert client.get("/nyhetsbrev/2023-04-26/intro.md").status_code == 404

@@ -54,7 +54,7 @@ def add_sent_edition(workspace: Workspace) -> None:
         )
     folder = workspace.newsletters_dir / "2023-04-26"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "archive.html").write_text(
+    (folder / "index.html").write_text(
         '<!doctype html><html lang="sv"><head><meta charset="utf-8"><title>Kraftsamling april 2023'
         "</title></head><body><main><h1>Kraftsamling april 2023</h1><p>Utlysningar och evenemang."
         "</p></main></body></html>",

@@ -1,6 +1,6 @@
 """The newsletter archive: `/nyhetsbrev/` lists sent editions, `/nyhetsbrev/<slug>/` shows one.
 
-The edition page is the composed web version, `newsletters/<slug>/archive.html`, written by
+The edition page is the composed web version, `newsletters/<slug>/index.html`, written by
 `outreach newsletter compose` without personal links. Only editions with status 'sent' are shown.
 """
 
@@ -20,7 +20,7 @@ from outreach.web.state import current_workspace
 
 bp = Blueprint("archive", __name__, url_prefix="/nyhetsbrev")
 
-ARCHIVE_FILE = "archive.html"
+ARCHIVE_FILE = "index.html"
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 # The composed page has inline styles and remote images but must run no script and post nowhere.
 ARCHIVE_CSP = (

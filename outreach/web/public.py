@@ -9,7 +9,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 
 from outreach import subscribers
 from outreach.db import session_scope
-from outreach.errors import MailError, ValidationError
+from outreach.errors import ConfigError, MailError, ValidationError
 from outreach.web.csrf import validate_csrf
 from outreach.web.handlers import error_page
 from outreach.web.state import current_workspace, public_url, signing_key
@@ -107,7 +107,7 @@ def subscribe() -> Any:
         email, name, language, link = confirmation
         try:
             send_confirmation(workspace, email, name=name, language=language, link=link)
-        except MailError:
+        except (MailError, ConfigError):
             log.exception("subscribe: the confirmation mail could not be sent")
             return error_page(
                 503,
