@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
-from conftest import Runner
+from .conftest import Runner
 
 from outreach.db import session_scope
 from outreach.models import Edition, Episode

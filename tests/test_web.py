@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from helpers.web import csrf_from
+from .helpers.web import csrf_from
 from sqlalchemy import func, select
 
 from outreach import subscribers, tokens
@@ -533,7 +533,7 @@ def test_app_refuses_to_start_without_a_key(
 
 
 def test_mail_failure_gives_a_swedish_503_page(client: FlaskClient, workspace: Workspace) -> None:
-    from helpers.net import free_port
+    from .helpers.net import free_port
 
     workspace.settings.mail.transport = (
         f"smtp://127.0.0.1:{free_port()}?timeout=2"  # nobody listens

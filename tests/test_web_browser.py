@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import TEST_KEY
-from helpers.browser import axe_violations
-from helpers.fixtures import browser, live_server, smtp_sink  # noqa: F401
-from helpers.server import REPO, running_server
-from helpers.smtp import SmtpSink
+from .conftest import TEST_KEY
+from .helpers.browser import axe_violations
+from .helpers.fixtures import browser, live_server, smtp_sink  # noqa: F401
+from .helpers.server import REPO, running_server
+from .helpers.smtp import SmtpSink
 from sqlalchemy import select
 
 from outreach import subscribers

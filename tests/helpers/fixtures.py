@@ -1,6 +1,6 @@
 """pytest fixtures around the helpers. Import them into a test module:
 
-from helpers.fixtures import smtp_sink, browser  # noqa: F401
+from .fixtures import smtp_sink, browser  # noqa: F401
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from helpers.browser import CHROMIUM, browser_page
-from helpers.server import running_server
-from helpers.smtp import SmtpSink
+from .browser import CHROMIUM, browser_page
+from .server import running_server
+from .smtp import SmtpSink
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from helpers.net import free_port
+from .net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from helpers.net import free_port
+from .net import free_port
 
 
 class _Handler:
