@@ -6,11 +6,11 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
-from .conftest import Runner
-
 from outreach.db import session_scope
 from outreach.models import Edition, Episode
 from outreach.workspace import Workspace
+
+from .conftest import Runner
 
 
 def _content(workspace: Workspace) -> None:

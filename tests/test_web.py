@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from .helpers.web import csrf_from
 from sqlalchemy import func, select
 
 from outreach import subscribers, tokens
@@ -22,6 +21,8 @@ from outreach.db import session_scope
 from outreach.models import ConsentEvent, Edition, Episode, Subscriber
 from outreach.web import create_app
 from outreach.workspace import Workspace
+
+from .helpers.web import csrf_from
 
 XSS = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
 OTHER_KEY = "another-signing-key-0123456789-abcdefghijklmnopqrstuvwxyz"

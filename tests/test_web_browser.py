@@ -16,17 +16,18 @@ from typing import Any
 
 import pytest
 import requests
-from .conftest import TEST_KEY
-from .helpers.browser import axe_violations
-from .helpers.fixtures import browser, live_server, smtp_sink  # noqa: F401
-from .helpers.server import REPO, running_server
-from .helpers.smtp import SmtpSink
 from sqlalchemy import select
 
 from outreach import subscribers
 from outreach.db import session_scope
 from outreach.models import ConsentEvent, Edition, Subscriber
 from outreach.workspace import Workspace
+
+from .conftest import TEST_KEY
+from .helpers.browser import axe_violations
+from .helpers.fixtures import browser, live_server, smtp_sink  # noqa: F401
+from .helpers.server import REPO, running_server
+from .helpers.smtp import SmtpSink
 
 pytestmark = pytest.mark.slow
 NAME = 'Åsa "<script>alert(1)</script>" Öberg'
