@@ -58,10 +58,18 @@ def csrf_field() -> Markup:
     )
 
 
+def _own_hosts() -> set[str]:
+    """This request's host, and the public_url's (a TLS proxy may forward another Host)."""
+    from outreach.web.state import current_workspace
+
+    public = urlsplit(current_workspace().settings.newsletter.public_url).netloc
+    return {request.host, public} - {""}
+
+
 def validate_csrf(token: str | None = None) -> None:
     """Raise CSRFError (400) unless the request carries a valid token for this session."""
     origin = request.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+    if origin and origin != "null" and urlsplit(origin).netloc not in _own_hosts():
         raise CSRFError()
     if token is None:
         token = request.form.get(FIELD_NAME) or request.headers.get(HEADER_NAME)
