@@ -8,11 +8,12 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from smtp_sink import ScriptedHandler, SinkController
 
 from outreach.errors import ConfigError
 from outreach.mail.message import build_message, message_bytes
 from outreach.mail.transport import parse_transport_url, transport_from_url
+
+from .smtp_sink import ScriptedHandler, SinkController
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_smtp_send_and_reply_classification(sink: tuple[ScriptedHandler, SinkCon
 
 
 def test_connection_refused_is_transient(tmp_path: Path) -> None:
-    from smtp_sink import free_port
+    from .smtp_sink import free_port
 
     with transport_from_url(f"smtp://127.0.0.1:{free_port()}", tmp_path) as transport:
         result = transport.send(_message())
