@@ -45,3 +45,7 @@ class FeedError(OutreachError):
 
 class TokenError(OutreachError):
     """A signed token is tampered, expired, revoked or for something else."""
+
+
+class TokenExpiredError(TokenError):
+    """A signed token was valid but is older than its lifetime."""

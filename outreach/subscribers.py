@@ -7,6 +7,7 @@ as a SHA-256 hash in `suppressions`, so they are never mailed again.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import hmac
 import io
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from outreach import tokens
 from outreach.errors import NotFoundError, TokenError, ValidationError
-from outreach.models import ConsentEvent, Delivery, Subscriber, Suppression
+from outreach.models import ConsentEvent, Delivery, Subscriber, Suppression, utcnow
 
 STATUSES = ("pending", "confirmed", "unsubscribed", "bounced", "erased")
 SEGMENTS = ("kommun", "civilsamhälle", "annat")
@@ -455,3 +456,56 @@ def confirm_by_token(
     elif subscriber.status != "confirmed":
         raise TokenError("the link is no longer valid")
     return subscriber
+
+
+CONFIRMATION_RESEND_INTERVAL = dt.timedelta(minutes=10)
+
+
+def subscribe(
+    session: Session,
+    email: str,
+    *,
+    name: str | None = None,
+    organisation: str | None = None,
+    segment: str | None = None,
+    language: str | None = None,
+    source: str = "web",
+) -> Subscriber | None:
+    """A sign-up from the public form (double opt-in). Returns whom to send a confirmation, or None.
+
+    A new address becomes `pending`; a pending one gets a fresh confirmation (at most one per
+    CONFIRMATION_RESEND_INTERVAL); an address that left
+    (unsubscribed) may come back through a new confirmation. Existing rows are never edited by the
+    form, and confirmed, bounced, erased or suppressed addresses get nothing, so the caller's answer
+    is the same whatever the address's history: the form never reveals who is on the list.
+    Invalid input (address, segment, language) raises ValidationError.
+    """
+    normalized = normalize_email(email)
+    clean_segment = normalize_segment(segment)
+    clean_language = normalize_language(language)
+    if is_suppressed(session, normalized):
+        return None
+    existing = session.scalar(select(Subscriber).where(Subscriber.email == normalized))
+    if existing is None:
+        subscriber = Subscriber(
+            email=normalized,
+            name=_clean(name),
+            organisation=_clean(organisation),
+            segment=clean_segment,
+            language=clean_language,
+            status="pending",
+        )
+        session.add(subscriber)
+        record_consent(session, subscriber, normalized, "added", source)
+        session.flush()
+        return subscriber
+    if existing.status == "pending":
+        # At most one confirmation mail per address per interval: the form cannot mail-bomb anyone.
+        if existing.updated_at > utcnow() - CONFIRMATION_RESEND_INTERVAL:
+            return None
+        existing.updated_at = utcnow()
+        return existing
+    if existing.status == "unsubscribed":
+        set_status(session, existing, "pending", source, "signed up again")
+        return existing
+    return None

@@ -9,7 +9,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
-from outreach.errors import TokenError
+from outreach.errors import TokenError, TokenExpiredError
 
 UNSUBSCRIBE = "outreach.unsubscribe"
 CONFIRM = "outreach.confirm"
@@ -27,7 +27,7 @@ def read_token(key: str, purpose: str, token: str, max_age_seconds: int | None =
     try:
         return serializer.loads(token, max_age=max_age_seconds)
     except SignatureExpired:
-        raise TokenError("the link has expired") from None
+        raise TokenExpiredError("the link has expired") from None
     except BadSignature:
         raise TokenError("the link is not valid") from None
 

@@ -23,6 +23,7 @@ COMMAND_GROUPS = [
     "outreach.cli.workspace",
     "outreach.cli.subscriber",
     "outreach.cli.content",
+    "outreach.cli.serve",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -1,0 +1,4 @@
+"""Mail: message building, transports (SMTP, outbox folder), DKIM and the send ledger.
+
+The only package that imports smtplib.
+"""

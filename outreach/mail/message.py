@@ -1,0 +1,168 @@
+"""Build standards-compliant messages with the standard `email` package (policy SMTP).
+
+multipart/alternative with the plain-text part first, UTF-8 quoted-printable bodies, RFC 2047
+subjects and display names, a unique Message-ID, a Date with a real time zone, and optionally the
+list headers of RFC 2369/2919/8058 (List-Id, List-Unsubscribe, List-Unsubscribe-Post).
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import io
+import uuid
+from collections.abc import Mapping, Sequence
+from email.generator import BytesGenerator
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.utils import format_datetime, getaddresses
+from typing import Any
+
+from outreach.errors import MailError
+
+# Headers whose value is a list of <URI>s: they must never become RFC 2047 encoded-words (the email
+# package does that to long tokens, which breaks one-click unsubscribe), so we fold them ourselves.
+_URI_LIST_HEADERS = frozenset(
+    {"list-unsubscribe", "list-unsubscribe-post", "list-archive", "list-help"}
+)
+
+
+class MailPolicy(EmailPolicy):
+    """`email.policy.SMTP` that keeps URI-list headers as plain ASCII (folded at commas)."""
+
+    def _fold_uri_list(self, name: str, value: str) -> str:
+        parts = [part.strip() for part in value.split(",")]
+        return f"{name}: " + f",{self.linesep} ".join(parts) + self.linesep
+
+    def fold(self, name: str, value: Any) -> str:
+        if name.lower() in _URI_LIST_HEADERS and str(value).isascii():
+            return self._fold_uri_list(name, str(value))
+        return str(super().fold(name, value))
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if name.lower() in _URI_LIST_HEADERS and str(value).isascii():
+            return self._fold_uri_list(name, str(value)).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+MAIL_POLICY = MailPolicy(linesep="\r\n")
+
+
+def parse_address(value: str | Address) -> Address:
+    """'Name <addr@host>' or 'addr@host' (or an Address) as an Address; MailError if unusable."""
+    if isinstance(value, Address):
+        return value
+    pairs = getaddresses([value])
+    if len(pairs) != 1 or "@" not in pairs[0][1]:
+        raise MailError(f"not a single e-mail address: {value!r}")
+    name, addr = pairs[0]
+    local, _, domain = addr.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain)
+
+
+def make_message_id(domain: str) -> str:
+    """A unique Message-ID. (email.utils.make_msgid without a domain does a DNS lookup per call.)"""
+    return f"<{uuid.uuid4().hex}@{domain}>"
+
+
+def _qp_part(content: str, subtype: str) -> EmailMessage:
+    """A text part, UTF-8 quoted-printable. binascii (C) encodes ~100x faster than email's own QP."""
+    part = EmailMessage(policy=MAIL_POLICY)
+    normalised = content.replace("\r\n", "\n").replace("\r", "\n")
+    if not normalised.endswith("\n"):
+        normalised += "\n"
+    encoded = binascii.b2a_qp(normalised.encode("utf-8"), istext=True).decode("ascii")
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(encoded)
+    return part
+
+
+def build_message(
+    *,
+    sender: str | Address,
+    to: str | Address,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    reply_to: str | Address | None = None,
+    list_id: str | None = None,
+    list_unsubscribe: Sequence[str] = (),
+    one_click: bool = False,
+    message_id: str | None = None,
+    date: dt.datetime | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """One message: text only, or multipart/alternative (text first, then HTML).
+
+    `list_id` is the full header value, e.g. 'Kraftsamling <kraftsamling.example.org>'.
+    `list_unsubscribe` are URIs (https:, mailto:) without angle brackets; `one_click` adds
+    `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058: needs an https URI).
+    `date` must be timezone-aware (default: now in the local zone).
+    """
+    from_address = parse_address(sender)
+    to_address = parse_address(to)
+    when = date or dt.datetime.now().astimezone()
+    if when.tzinfo is None:
+        raise MailError("the Date of a message needs a time zone")
+    if any(ch in subject for ch in "\r\n"):
+        raise MailError("a subject cannot contain line breaks")
+
+    message = EmailMessage(policy=MAIL_POLICY)
+    message["From"] = from_address
+    message["To"] = to_address
+    if reply_to:
+        message["Reply-To"] = parse_address(reply_to)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(when)
+    message["Message-ID"] = message_id or make_message_id(from_address.domain)
+    message["MIME-Version"] = "1.0"
+    if list_id:
+        message["List-Id"] = list_id
+    if list_unsubscribe:
+        message["List-Unsubscribe"] = ", ".join(f"<{uri}>" for uri in list_unsubscribe)
+        if one_click:
+            if not any(
+                uri.startswith("https://") or uri.startswith("http://") for uri in list_unsubscribe
+            ):
+                raise MailError("one-click unsubscribe (RFC 8058) needs an http(s) link")
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in (headers or {}).items():
+        message[name] = value
+
+    text_part = _qp_part(text, "plain")
+    if html is None:
+        for name, value in text_part.items():
+            message[name] = value
+        message.set_payload(text_part.get_payload())
+        return message
+    message["Content-Type"] = "multipart/alternative"
+    message.attach(text_part)  # RFC 2046: the last alternative is the preferred one, so text first
+    message.attach(_qp_part(html, "html"))
+    return message
+
+
+class _Generator(BytesGenerator):
+    """BytesGenerator that writes our pre-encoded quoted-printable parts in one piece.
+
+    The stock generator writes bodies line by line, which made it the slowest step of a send.
+    """
+
+    def _handle_text(self, msg: Any) -> None:
+        payload = msg._payload
+        if (
+            isinstance(payload, str)
+            and payload.isascii()
+            and msg.get("Content-Transfer-Encoding") == "quoted-printable"
+        ):
+            self._fp.write(payload.replace("\n", self._NL).encode("ascii"))  # type: ignore[attr-defined]
+            return
+        super()._handle_text(msg)  # type: ignore[misc]
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """The wire form (CRLF line ends), as handed to SMTP or written to an .eml file."""
+    buffer = io.BytesIO()
+    _Generator(buffer, mangle_from_=False, policy=MAIL_POLICY).flatten(message)
+    return buffer.getvalue()

@@ -1,0 +1,136 @@
+"""Feeds and published episode media, with HEAD, byte ranges, ETag/Last-Modified and CORS.
+
+Only files we mean to publish are reachable: anything in `feeds/`, the show cover, and for
+*published* episodes their normalised audio, cover, chapters and transcript exports, all looked up
+from the database and the folder listing, never by joining a requested path.
+URL layout (the same in `export-site`): `/feeds/<file>`, `/episodes/<cover>`, `/episodes/<slug>/<file>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, send_file
+from sqlalchemy import select
+from werkzeug.security import safe_join
+
+from outreach.db import session_scope
+from outreach.models import Episode
+from outreach.web.state import current_workspace
+from outreach.workspace import Workspace
+
+bp = Blueprint("media", __name__)
+
+CONTENT_TYPES = {
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".srt": "application/x-subrip; charset=utf-8",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".xml": "application/rss+xml; charset=utf-8",
+    ".rss": "application/rss+xml; charset=utf-8",
+    ".atom": "application/atom+xml; charset=utf-8",
+    ".ics": "text/calendar; charset=utf-8",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+TRANSCRIPT_SUFFIXES = (".vtt", ".srt", ".json", ".txt", ".html")
+FEED_MAX_AGE = 300
+MEDIA_MAX_AGE = 86_400
+# Transcript HTML is static text: no script, no forms.
+STATIC_HTML_CSP = (
+    "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def serve_file(path: Path, *, max_age: int, cors: bool = False) -> Response:
+    """send_file with conditional=True: HEAD, Range (206/416), ETag and Last-Modified (304)."""
+    suffix = path.suffix.lower()
+    if suffix not in CONTENT_TYPES:
+        abort(404)
+    response = send_file(path, conditional=True, max_age=max_age)
+    # Set the full header ourselves: werkzeug would add a second charset to text/* types.
+    response.headers["Content-Type"] = CONTENT_TYPES[suffix]
+    response.headers["Accept-Ranges"] = "bytes"
+    if cors:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Expose-Headers"] = (
+            "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified"
+        )
+    if suffix == ".html":
+        response.headers["Content-Security-Policy"] = STATIC_HTML_CSP
+    return response
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True if `path` is a regular file whose real location is inside `folder` (no symlink escape)."""
+    try:
+        return path.is_file() and path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+@bp.route("/feeds/<path:name>")
+def feed_file(name: str) -> Any:
+    folder = current_workspace().feeds_dir
+    joined = safe_join(str(folder), name)
+    if joined is None or any(part.startswith(".") for part in Path(name).parts):
+        abort(404)
+    path = Path(joined)
+    if not _inside(path, folder):
+        abort(404)
+    return serve_file(path, max_age=FEED_MAX_AGE, cors=True)
+
+
+def published_files(workspace: Workspace, episode: Episode) -> dict[str, tuple[Path, bool]]:
+    """URL name -> (file, needs CORS) for one published episode."""
+    folder = workspace.episodes_dir / episode.slug
+    files: dict[str, tuple[Path, bool]] = {}
+    if folder.is_dir():
+        for child in folder.iterdir():
+            if child.suffix.lower() in TRANSCRIPT_SUFFIXES and not child.name.startswith("."):
+                files[child.name] = (child, True)
+    for relative, cors in (
+        (episode.audio, False),
+        (episode.cover, False),
+        (episode.chapters, True),
+    ):
+        if relative:
+            path = workspace.path(relative)
+            files[path.name] = (path, cors)
+    return {
+        name: (path, cors)
+        for name, (path, cors) in files.items()
+        if _inside(path, workspace.root) and path.suffix.lower() in CONTENT_TYPES
+    }
+
+
+@bp.route("/episodes/<slug>/<name>")
+def episode_file(slug: str, name: str) -> Any:
+    workspace = current_workspace()
+    with session_scope(workspace) as session:
+        episode = session.scalar(
+            select(Episode).where(Episode.slug == slug, Episode.status == "published")
+        )
+        if episode is None:
+            abort(404)
+        entry = published_files(workspace, episode).get(name)
+    if entry is None:
+        abort(404)
+    path, cors = entry
+    return serve_file(path, max_age=MEDIA_MAX_AGE, cors=cors)
+
+
+@bp.route("/episodes/<name>")
+def show_cover(name: str) -> Any:
+    workspace = current_workspace()
+    cover = workspace.path(workspace.settings.show.cover)
+    if name != cover.name or not _inside(cover, workspace.root):
+        abort(404)
+    return serve_file(cover, max_age=MEDIA_MAX_AGE)
