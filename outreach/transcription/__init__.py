@@ -1,0 +1,68 @@
+"""Transcription: one small engine interface, the offline models, and the transcript data shape.
+
+A transcript is a list of segments (plain JSON, stored as-is in `transcripts.segments`):
+
+    {"id": 0, "start": 1.2, "end": 4.8, "speaker": "Anna" | None, "text": "Hej och välkomna.",
+     "words": [{"start": 1.2, "end": 1.5, "word": "Hej", "probability": 0.93}, ...]}
+
+Times are seconds from the start of the episode audio. Words carry no surrounding spaces;
+`text` is the words joined by single spaces (editors may change both, see the review flow).
+Engines are imported lazily: faster-whisper and openai-whisper are heavy, and the second is optional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+
+class Word(TypedDict):
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+class Segment(TypedDict):
+    id: int
+    start: float
+    end: float
+    speaker: str | None
+    text: str
+    words: list[Word]
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """What every engine is asked to do. Defaults follow the team's Whisper settings (DESIGN.md)."""
+
+    language: str = "sv"
+    beam_size: int = 5
+    vad: bool = True
+    glossary: Sequence[str] = ()
+    compute_type: str = "int8"
+    # Whisper's long-form guards.
+    compression_ratio_threshold: float = 2.4
+    hallucination_silence_threshold: float | None = 2.0
+    max_repeats: int = 3
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# Called with seconds of audio processed so far (monotonic, ≤ the audio's duration).
+ProgressCallback = Callable[[float], None]
+
+
+class Engine(Protocol):
+    """A Whisper engine bound to one model. `transcribe` returns segments for one audio file."""
+
+    name: str
+    model: str
+
+    def transcribe(
+        self,
+        audio: Path,
+        options: TranscribeOptions,
+        progress: ProgressCallback | None = None,
+    ) -> list[Segment]: ...
