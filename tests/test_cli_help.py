@@ -68,5 +68,17 @@ def test_readme_opens_with_demo_and_test() -> None:
     assert "make test" in ci
 
 
+def write_reference_table() -> None:
+    """Replace README's command reference table with the one --help gives."""
+    path = REPO / "README.md"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    start = lines.index("| Command | What it does |")
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    lines[start:end] = reference_table().split("\n")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(reference_table())
+    write_reference_table()
