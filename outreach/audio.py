@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage, signal
 
+from outreach.chapters import Chapter
 from outreach.errors import AudioError, ValidationError
 from outreach.fsutil import atomic_path
 
@@ -54,8 +55,8 @@ LOUDNESS_TOLERANCE_LU = 0.3
 MAX_ATTEMPTS = 3
 
 Block = NDArray[np.float32]
-# Called with (step name, seconds of audio done in that step).
-Progress = Callable[[str, float], None]
+# Called with (step name, seconds of audio done in that step, seconds in all).
+Progress = Callable[[str, float, float], None]
 
 # ITU-R BS.1770-4 Annex 2: the 48-tap interpolating FIR, four phases of twelve taps.
 _TP_PHASE_0 = [
@@ -177,16 +178,45 @@ def probe(path: Path) -> AudioInfo:
         raise ValidationError(f"{path}: not an audio file (no audio stream)")
     if result.returncode != 0:
         raise ValidationError(f"{path}: corrupt audio ({_last_error_line(stderr)})")
-    codec, rate, layout = match.group(1), int(match.group(2)), match.group(3).strip()
-    channels = _LAYOUT_CHANNELS.get(layout.split("(")[0].strip())
-    if channels is None:
-        counted = re.match(r"(\d+) channels", layout)
-        channels = int(counted.group(1)) if counted else 2
+    codec, rate, channels = _stream_info(path, stderr) or ("", 0, 0)
     times = re.findall(r"out_time_us=(\d+)", result.stdout)
     duration = int(times[-1]) / 1e6 if times else 0.0
     if duration <= 0:
         raise ValidationError(f"{path}: contains no audio samples")
     return AudioInfo(path, codec, channels, rate, duration)
+
+
+def _stream_info(path: Path, stderr: str) -> tuple[str, int, int] | None:
+    match = _STREAM_RE.search(stderr)
+    if match is None:
+        return None
+    codec, rate, layout = match.group(1), int(match.group(2)), match.group(3).strip()
+    channels = _LAYOUT_CHANNELS.get(layout.split("(")[0].strip())
+    if channels is None:
+        counted = re.match(r"(\d+) channels", layout)
+        channels = int(counted.group(1)) if counted else 2
+    return codec, rate, channels
+
+
+def probe_header(path: Path) -> AudioInfo:
+    """Channels, rate and (container) duration from the header only: quick, for planning."""
+    result = subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        check=False,
+    )
+    info = _stream_info(path, result.stderr)
+    if info is None:
+        raise AudioError(f"{path}: not an audio file (no audio stream)")
+    found = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", result.stderr)
+    duration = (
+        int(found.group(1)) * 3600 + int(found.group(2)) * 60 + float(found.group(3))
+        if found
+        else 0.0
+    )
+    return AudioInfo(Path(path), info[0], info[2], info[1], duration)
 
 
 @contextlib.contextmanager
@@ -445,13 +475,14 @@ def measure(
     dual_mono: bool = False,
     progress: Progress | None = None,
     step: str = "measuring",
+    total_seconds: float = 0.0,
 ) -> Measurement:
     """Decode and measure (the first pass, and the check on the encoded file)."""
     meter = LoudnessMeter(channels, sample_rate, dual_mono=dual_mono)
     for block in decode_blocks(sources, channels, sample_rate):
         meter.add(block)
         if progress:
-            progress(step, meter.frames / sample_rate)
+            progress(step, meter.frames / sample_rate, total_seconds)
     return meter.result()
 
 
@@ -573,15 +604,6 @@ class TruePeakLimiter:
 
 
 @dataclass(frozen=True)
-class Chapter:
-    start: float
-    title: str
-    end: float | None = None
-    url: str | None = None
-    toc: bool = True
-
-
-@dataclass(frozen=True)
 class Tags:
     """ID3v2.4 tags written into the MP3."""
 
@@ -685,6 +707,7 @@ def _encode_pass(
     gain_db: float,
     limit_dbtp: float,
     progress: Progress | None,
+    total_seconds: float,
 ) -> LimiterStats:
     gain = 10.0 ** (gain_db / 20.0)
     limiter = TruePeakLimiter(channels, sample_rate, limit_dbtp)
@@ -696,7 +719,7 @@ def _encode_pass(
                 encoder.write(limiter.process(block * gain))
                 done += len(block)
                 if progress:
-                    progress("limiting and encoding", done / sample_rate)
+                    progress("limiting and encoding", done / sample_rate, total_seconds)
             encoder.write(limiter.flush())
         except BaseException:
             encoder.kill()
@@ -717,6 +740,7 @@ def normalize_loudness(
     dual_mono: bool,
     tags: Tags | None = None,
     progress: Progress | None = None,
+    duration_hint: float = 0.0,
 ) -> NormalizeReport:
     """Measure, gain + true-peak limit, encode MP3, tag, measure again; `output` appears atomically.
 
@@ -725,7 +749,14 @@ def normalize_loudness(
     """
     if not sources:
         raise AudioError("no source audio")
-    before = measure(sources, channels, sample_rate, dual_mono=dual_mono, progress=progress)
+    before = measure(
+        sources,
+        channels,
+        sample_rate,
+        dual_mono=dual_mono,
+        progress=progress,
+        total_seconds=duration_hint,
+    )
     if not math.isfinite(before.integrated_lufs):
         raise AudioError("the audio is silent (below -70 LUFS): nothing to normalise")
     gain_db = target_lufs - before.integrated_lufs
@@ -742,6 +773,7 @@ def normalize_loudness(
                 gain_db=gain_db,
                 limit_dbtp=limit_dbtp,
                 progress=progress,
+                total_seconds=before.duration_seconds,
             )
             after = measure(
                 [tmp],
@@ -750,6 +782,7 @@ def normalize_loudness(
                 dual_mono=dual_mono,
                 progress=progress,
                 step="checking the MP3",
+                total_seconds=before.duration_seconds,
             )
             loudness_error = target_lufs - after.integrated_lufs
             peak_excess = after.true_peak_dbtp - ceiling_dbtp
@@ -766,6 +799,8 @@ def normalize_loudness(
         if tags is not None:
             write_tags(tmp, tags, duration_seconds=after.duration_seconds)
         byte_size = tmp.stat().st_size
+        # mkstemp makes the file private; the MP3 is published media.
+        tmp.chmod(0o644)
     return NormalizeReport(
         before=before,
         after=after,
