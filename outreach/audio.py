@@ -35,7 +35,6 @@ from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, signal
 
 from outreach.chapters import Chapter
 from outreach.errors import AudioError, ValidationError
@@ -361,6 +360,8 @@ class TruePeakMeter:
 
 def _oversampled(context: NDArray[np.float64]) -> NDArray[np.float64]:
     """The 4x interpolated signal of `context` where the filter has full support."""
+    from scipy import signal
+
     upsampled = signal.upfirdn(TRUE_PEAK_FIR, context, up=4, axis=0)
     full = len(TRUE_PEAK_FIR) - 1
     return np.asarray(upsampled[full : 4 * (len(context) - 1) + 1])
@@ -391,6 +392,8 @@ class LoudnessMeter:
     def add(self, block: NDArray[Any]) -> None:
         if not len(block):
             return
+        from scipy import signal
+
         self.frames += len(block)
         self._peak.add(block)
         filtered, self._zi = signal.sosfilt(
@@ -563,6 +566,8 @@ class TruePeakLimiter:
         released = self._released_db >= 0.0 and bool((self._gain_tail >= 1.0).all())
         if released and float(np.abs(context).max()) * _TP_BOUND <= self.ceiling:
             return current
+        from scipy import ndimage
+
         envelope = self._peak_envelope(context)
         needed = np.minimum(1.0, self.ceiling / np.maximum(envelope, 1e-12))
         held = ndimage.minimum_filter1d(needed, size=2 * self.reach + 1, mode="nearest")
@@ -570,7 +575,7 @@ class TruePeakLimiter:
         held_db = 20.0 * np.log10(held)
         ramp = self.release * np.arange(n)
         released_db = ramp + np.minimum.accumulate(held_db - ramp)
-        released_db = np.minimum(released_db, self._released_db + self.release * (ramp + 1.0))
+        released_db = np.minimum(released_db, self._released_db + ramp + self.release)
         released_db = np.minimum(released_db, 0.0)
         self._released_db = float(released_db[-1])
         gain_linear = 10.0 ** (released_db / 20.0)
@@ -588,6 +593,8 @@ class TruePeakLimiter:
 
     def _peak_envelope(self, context: NDArray[np.float64]) -> NDArray[np.float64]:
         """Per sample: the largest oversampled magnitude within one sample either side."""
+        from scipy import ndimage, signal
+
         values = np.abs(signal.upfirdn(TRUE_PEAK_FIR, context, up=4, axis=0)).max(axis=1)
         # Output k of the 48-tap filter sits at input time (k - 23.5) / 4.
         delay = (len(TRUE_PEAK_FIR) - 1) // 2 + 1

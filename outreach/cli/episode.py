@@ -4,6 +4,7 @@ transcribe and import-feed come from their own modules through EXTRA_COMMANDS)."
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +270,7 @@ class _StepBars:
             self.close()
             self.step, self.done = step, 0
             self.bar = click.progressbar(
-                length=max(1, round(total)), label=f"{step:<22}", file=click.get_text_stream("stderr")
+                length=max(1, round(total)), label=f"{step:<22}", file=sys.stderr
             )
             self.bar.__enter__()
         now = round(seconds)
