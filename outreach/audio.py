@@ -48,6 +48,9 @@ LRA_RELATIVE_GATE_LU = -20.0
 # The encoded MP3 peaks a little above the PCM fed to the encoder; the limiter aims this far below
 # the ceiling, and a second pass corrects it if the encoded file still measures over.
 ENCODER_HEADROOM_DB = 0.5
+# libmp3lame (through ffmpeg) plays back about 0.4 dB quieter than the PCM it was given, even for
+# a pure tone; the encode pass starts with this much more gain and the check corrects the rest.
+MP3_LEVEL_OFFSET_DB = 0.45
 LIMITER_LOOKAHEAD_SECONDS = 0.003
 LIMITER_RELEASE_DB_PER_SECOND = 300.0
 LOUDNESS_TOLERANCE_LU = 0.3
@@ -343,19 +346,49 @@ class TruePeakMeter:
     def add(self, block: NDArray[Any]) -> None:
         if not len(block):
             return
-        block_peak = float(np.abs(block).max())
-        self.sample_peak = max(self.sample_peak, block_peak)
         context = np.concatenate([self._history, block.astype(np.float64, copy=False)])
-        history_peak = float(np.abs(self._history).max())
-        if max(block_peak, history_peak) * _TP_BOUND > self.peak:
-            self.peak = max(self.peak, block_peak, _oversampled_peak(context))
         self._history = context[-_TP_TAPS:]
+        magnitude = _channel_peak(context)
+        self.sample_peak = max(self.sample_peak, float(magnitude.max()))
+        self.peak = max(self.peak, self.sample_peak)
+        for start, stop in _hot_segments(magnitude, self.peak / _TP_BOUND):
+            low, high = max(0, start - _TP_TAPS), min(len(context), stop + _TP_TAPS)
+            self.peak = max(self.peak, _oversampled_peak(context[low:high]))
 
     def finish(self) -> float:
         tail = np.concatenate([self._history, np.zeros_like(self._history)])
         if float(np.abs(self._history).max()) * _TP_BOUND > self.peak:
             self.peak = max(self.peak, _oversampled_peak(tail))
         return self.peak
+
+
+def _channel_peak(frames: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per frame, the largest magnitude over the channels (column-wise: numpy's axis=1
+    reductions over two columns are slow)."""
+    peak = np.abs(frames[:, 0])
+    for channel in range(1, frames.shape[1]):
+        np.maximum(peak, np.abs(frames[:, channel]), out=peak)
+    return peak
+
+
+def _hot_segments(
+    magnitude: NDArray[np.float64], threshold: float, chunk: int = 256
+) -> list[tuple[int, int]]:
+    """Index ranges (whole chunks, widened by one chunk each side) where `magnitude` > threshold.
+
+    Only there can the interpolated signal reach threshold * _TP_BOUND, so only there is the
+    (costly) oversampling done; the result is the same as oversampling everything.
+    """
+    n = len(magnitude)
+    padded = np.concatenate([magnitude, np.zeros((-n) % chunk)])
+    over = padded.reshape(-1, chunk).max(axis=1) > threshold
+    if not over.any():
+        return []
+    hot = over.copy()
+    hot[1:] |= over[:-1]
+    hot[:-1] |= over[1:]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], hot.astype(np.int8), [0]])))
+    return [(int(a) * chunk, min(n, int(b) * chunk)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def _oversampled(context: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -570,6 +603,8 @@ class TruePeakLimiter:
 
         envelope = self._peak_envelope(context)
         needed = np.minimum(1.0, self.ceiling / np.maximum(envelope, 1e-12))
+        if released and float(needed.min()) >= 1.0:
+            return current
         held = ndimage.minimum_filter1d(needed, size=2 * self.reach + 1, mode="nearest")
         held = held[self._pad : self._pad + n]
         held_db = 20.0 * np.log10(held)
@@ -592,18 +627,36 @@ class TruePeakLimiter:
         return np.asarray(current * gain[:, None])
 
     def _peak_envelope(self, context: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Per sample: the largest oversampled magnitude within one sample either side."""
-        from scipy import ndimage, signal
+        """Per sample: the largest oversampled magnitude within one sample either side.
 
-        values = np.abs(signal.upfirdn(TRUE_PEAK_FIR, context, up=4, axis=0)).max(axis=1)
-        # Output k of the 48-tap filter sits at input time (k - 23.5) / 4.
-        delay = (len(TRUE_PEAK_FIR) - 1) // 2 + 1
-        groups = values[delay : delay + 4 * len(context)]
-        groups = np.concatenate([groups, np.zeros(4 * len(context) - len(groups))])
-        per_sample = groups.reshape(len(context), 4).max(axis=1)
-        samples = np.abs(context).max(axis=1)
-        per_sample = np.maximum(per_sample, samples)
-        return np.asarray(ndimage.maximum_filter1d(per_sample, size=3, mode="nearest"))
+        Computed only near samples that could interpolate over the ceiling (_hot_segments);
+        elsewhere the sample magnitude stands in, which is below the ceiling anyway.
+        """
+        from scipy import ndimage
+
+        magnitude = _channel_peak(context)
+        envelope = magnitude.copy()
+        for start, stop in _hot_segments(magnitude, self.ceiling / _TP_BOUND):
+            low, high = max(0, start - _TP_TAPS), min(len(context), stop + _TP_TAPS)
+            interpolated = _interpolated_envelope(context[low:high])
+            envelope[start:stop] = np.maximum(
+                envelope[start:stop], interpolated[start - low : stop - low]
+            )
+        return np.asarray(ndimage.maximum_filter1d(envelope, size=3, mode="nearest"))
+
+
+def _interpolated_envelope(context: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per sample i: the largest 4x-interpolated magnitude between samples i and i + 1."""
+    from scipy import signal
+
+    values = _channel_peak(signal.upfirdn(TRUE_PEAK_FIR, context, up=4, axis=0))
+    # Output k of the 48-tap filter sits at input time (k - 23.5) / 4.
+    delay = (len(TRUE_PEAK_FIR) - 1) // 2 + 1
+    groups = values[delay : delay + 4 * len(context)]
+    groups = np.concatenate([groups, np.zeros(4 * len(context) - len(groups))])
+    return np.maximum(
+        np.maximum(groups[0::4], groups[1::4]), np.maximum(groups[2::4], groups[3::4])
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -735,6 +788,28 @@ def _encode_pass(
     return limiter.stats
 
 
+def _limited_loudness(
+    sources: Sequence[Path],
+    channels: int,
+    sample_rate: int,
+    gain_db: float,
+    limit_dbtp: float,
+    dual_mono: bool,
+    progress: Progress | None,
+) -> float:
+    gain = 10.0 ** (gain_db / 20.0)
+    limiter = TruePeakLimiter(channels, sample_rate, limit_dbtp)
+    meter = LoudnessMeter(channels, sample_rate, dual_mono=dual_mono)
+    total = 0.0
+    for block in decode_blocks(sources, channels, sample_rate):
+        meter.add(limiter.process(block * gain))
+        total += len(block) / sample_rate
+        if progress:
+            progress("planning the limiter", total, total)
+    meter.add(limiter.flush())
+    return meter.result().integrated_lufs
+
+
 def normalize_loudness(
     sources: Sequence[Path],
     output: Path,
@@ -769,6 +844,18 @@ def normalize_loudness(
     gain_db = target_lufs - before.integrated_lufs
     limit_dbtp = ceiling_dbtp - ENCODER_HEADROOM_DB
     notes: list[str] = []
+    # Where the limiter will work, find (on PCM, without encoding) how much loudness it takes off
+    # and raise the gain to make up for it, so the one MP3 encode lands on target.
+    for _ in range(2):
+        if before.true_peak_dbtp + gain_db <= limit_dbtp:
+            break
+        predicted = _limited_loudness(
+            sources, channels, sample_rate, gain_db, limit_dbtp, dual_mono, progress
+        )
+        shortfall = target_lufs - predicted
+        if abs(shortfall) <= 0.1:
+            break
+        gain_db += shortfall
     with atomic_path(output, suffix=".mp3") as tmp:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             stats = _encode_pass(
@@ -777,7 +864,7 @@ def normalize_loudness(
                 channels=channels,
                 sample_rate=sample_rate,
                 bitrate_kbps=bitrate_kbps,
-                gain_db=gain_db,
+                gain_db=gain_db + MP3_LEVEL_OFFSET_DB,
                 limit_dbtp=limit_dbtp,
                 progress=progress,
                 total_seconds=before.duration_seconds,
