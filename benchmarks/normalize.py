@@ -13,6 +13,7 @@ Targets: <= 0.5x ffmpeg-normalize's wall time, <= 300 MB peak RSS, -16 +-0.5 LUF
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -86,13 +87,13 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
         parent = psutil.Process(process.pid)
         while process.poll() is None:
             peak = max(peak, _high_water_mb(process.pid))
-            try:
+            with contextlib.suppress(psutil.Error):
                 helpers = max(helpers, sum(_high_water_mb(c.pid) for c in parent.children(True)))
-            except psutil.Error:
-                pass
             time.sleep(0.05)
         wall = time.perf_counter() - start
-        print(f"  ({Path(command[0]).name} {' '.join(command[1:3])}...: child processes peaked at {helpers:.0f} MB)")
+        print(
+            f"  ({Path(command[0]).name} {' '.join(command[1:3])}...: child processes peaked at {helpers:.0f} MB)"
+        )
         log.seek(0)
         text = log.read().decode("utf-8", "replace")
     if process.returncode != 0:
@@ -116,8 +117,12 @@ def main() -> None:
         )
         workspace = root / "ws"
         outreach = [python, "-m", "outreach", "-w", str(workspace)]
-        subprocess.run([python, "-m", "outreach", "init", str(workspace)], check=True, capture_output=True)
-        wall, rss, _ = timed([*outreach, "episode", "add", str(source), "--title", "Bench", "--host", "Värd"])
+        subprocess.run(
+            [python, "-m", "outreach", "init", str(workspace)], check=True, capture_output=True
+        )
+        wall, rss, _ = timed(
+            [*outreach, "episode", "add", str(source), "--title", "Bench", "--host", "Värd"]
+        )
         print(f"episode add (copy + full decode check): {wall:.1f} s, {rss:.0f} MB")
         ours_wall, ours_rss, ours_log = timed([*outreach, "episode", "normalize", "bench"])
         ours = ebur128(workspace / "episodes/bench/bench.mp3")

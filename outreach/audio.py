@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -298,7 +297,11 @@ def k_weighting_sos(sample_rate: int) -> NDArray[np.float64]:
     vh = 10.0 ** (gain_db / 20.0)
     vb = vh**0.4996667741545416
     a0 = 1.0 + k / q + k * k
-    shelf_b = [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0]
+    shelf_b = [
+        (vh + vb * k / q + k * k) / a0,
+        2.0 * (k * k - vh) / a0,
+        (vh - vb * k / q + k * k) / a0,
+    ]
     shelf_a = [1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
     f0, q = 38.13547087602444, 0.5003270373238773
     k = math.tan(math.pi * f0 / sample_rate)
@@ -388,7 +391,10 @@ def _hot_segments(
     hot[1:] |= over[:-1]
     hot[:-1] |= over[1:]
     edges = np.flatnonzero(np.diff(np.concatenate([[0], hot.astype(np.int8), [0]])))
-    return [(int(a) * chunk, min(n, int(b) * chunk)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    return [
+        (int(a) * chunk, min(n, int(b) * chunk))
+        for a, b in zip(edges[::2], edges[1::2], strict=True)
+    ]
 
 
 def _oversampled(context: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -587,7 +593,9 @@ class TruePeakLimiter:
         self._pending = None
         return out
 
-    def _run(self, current: NDArray[np.float64], future: NDArray[np.float64]) -> NDArray[np.float64]:
+    def _run(
+        self, current: NDArray[np.float64], future: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
         n = len(current)
         after = self.reach + self._pad
         future = future[:after]
@@ -962,7 +970,7 @@ def write_tags(path: Path, tags: Tags, *, duration_seconds: float) -> None:
             start_ms = min(round(chapter.start * 1000), total_ms)
             end_ms = min(round(end * 1000) if end is not None else total_ms, total_ms)
             element = f"chp{index}"
-            sub_frames = [TIT2(encoding=Encoding.UTF8, text=chapter.title)]
+            sub_frames: list[Any] = [TIT2(encoding=Encoding.UTF8, text=chapter.title)]
             if chapter.url:
                 from mutagen.id3 import WXXX
 
@@ -989,14 +997,3 @@ def write_tags(path: Path, tags: Tags, *, duration_seconds: float) -> None:
         id3.save(str(path), v2_version=4)
     except Exception as exc:  # mutagen raises its own error types for unwritable files
         raise AudioError(f"could not write ID3 tags to {path}: {exc}") from None
-
-
-def mp3_duration(path: Path) -> float:
-    from mutagen.mp3 import MP3
-
-    return float(MP3(str(path)).info.length)
-
-
-def remove_quietly(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

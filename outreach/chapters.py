@@ -57,7 +57,9 @@ def parse_chapters(data: Any, source: str = "chapters") -> list[Chapter]:
         if not isinstance(title, str):
             raise ValidationError(f"{where}: 'title' must be text")
         url = item.get("url")
-        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        if url is not None and not (
+            isinstance(url, str) and url.startswith(("http://", "https://"))
+        ):
             raise ValidationError(f"{where}: 'url' must be an http(s) address")
         toc = item.get("toc", True)
         if not isinstance(toc, bool):

@@ -82,7 +82,7 @@ def parse_person(text: str, role: str = "guest", consent_named: bool = False) ->
     if "<" in text:
         name, address = parseaddr(text)
         if not address:
-            raise ValidationError(f"cannot read {text!r}: write it as \"Namn <e-post>\"")
+            raise ValidationError(f'cannot read {text!r}: write it as "Namn <e-post>"')
         email: str | None = normalize_email(address)
     elif "@" in text:
         name, email = "", normalize_email(text)
@@ -90,7 +90,9 @@ def parse_person(text: str, role: str = "guest", consent_named: bool = False) ->
         name, email = text, None
     name = " ".join(name.split())
     if not name:
-        raise ValidationError(f"{text!r}: a {role} needs a name, e.g. \"Karin Ek <karin@example.se>\"")
+        raise ValidationError(
+            f'{text!r}: a {role} needs a name, e.g. "Karin Ek <karin@example.se>"'
+        )
     return PersonSpec(name=name, email=email, role=role, consent_named=consent_named)
 
 
@@ -206,7 +208,9 @@ def add_episode(
                 Track(position=position, path=f"episodes/{slug}/source/{name}", speaker=speaker)
             )
         if mix_info is not None:
-            shutil.copyfile(mix_info.path, staging / "source" / f"mix{mix_info.path.suffix.lower()}")
+            shutil.copyfile(
+                mix_info.path, staging / "source" / f"mix{mix_info.path.suffix.lower()}"
+            )
         if cover_info is not None:
             shutil.copyfile(cover_info.path, staging / f"cover{cover_info.suffix}")
             episode.cover = f"episodes/{slug}/cover{cover_info.suffix}"
@@ -304,9 +308,7 @@ def normalize_episode(
         target, dual_mono = settings.mono_target_lufs, False
     else:
         target, dual_mono = settings.target_lufs, channels == 1
-    chapters = (
-        load_chapters(workspace.path(episode.chapters), None) if episode.chapters else []
-    )
+    chapters = load_chapters(workspace.path(episode.chapters), None) if episode.chapters else []
     folder = workspace.episodes_dir / episode.slug
     output = folder / f"{episode.slug}.mp3"
     lock = FileLock(str(folder / ".normalize.lock"))

@@ -22,7 +22,16 @@ def test_k_weighting_at_48k_is_the_recommendation() -> None:
     # ITU-R BS.1770-4, tables 1 and 2 (48 kHz).
     sos = audio.k_weighting_sos(48000)
     np.testing.assert_allclose(
-        sos[0], [1.53512485958697, -2.69169618940638, 1.19839281085285, 1, -1.69065929318241, 0.73248077421585], atol=1e-9
+        sos[0],
+        [
+            1.53512485958697,
+            -2.69169618940638,
+            1.19839281085285,
+            1,
+            -1.69065929318241,
+            0.73248077421585,
+        ],
+        atol=1e-9,
     )
     np.testing.assert_allclose(
         sos[1], [1.0, -2.0, 1.0, 1, -1.99004745483398, 0.99007225036621], atol=1e-9
@@ -41,9 +50,13 @@ def test_integrated_loudness_matches_pyloudnorm_and_ffmpeg() -> None:
 def test_mono_is_measured_as_dual_mono_when_asked() -> None:
     single = audio.measure([SPEECH], 1, 44100)
     dual = audio.measure([SPEECH], 1, 44100, dual_mono=True)
-    assert dual.integrated_lufs - single.integrated_lufs == pytest.approx(10 * math.log10(2), abs=0.01)
+    assert dual.integrated_lufs - single.integrated_lufs == pytest.approx(
+        10 * math.log10(2), abs=0.01
+    )
     assert single.integrated_lufs == pytest.approx(pyloudnorm_lufs(SPEECH, 1), abs=0.1)
-    assert dual.integrated_lufs == pytest.approx(ebur128(SPEECH, dual_mono=True).integrated, abs=0.1)
+    assert dual.integrated_lufs == pytest.approx(
+        ebur128(SPEECH, dual_mono=True).integrated, abs=0.1
+    )
 
 
 def test_measurement_does_not_depend_on_block_size() -> None:
@@ -66,7 +79,9 @@ def test_true_peak_finds_inter_sample_peaks() -> None:
     tone = (0.9 * np.sin(np.pi / 2 * t + np.pi / 4))[:, None]
     meter = audio.TruePeakMeter(1)
     meter.add(tone)
-    assert 20 * math.log10(np.abs(tone).max()) == pytest.approx(20 * math.log10(0.9 * 0.7071), abs=0.01)
+    assert 20 * math.log10(np.abs(tone).max()) == pytest.approx(
+        20 * math.log10(0.9 * 0.7071), abs=0.01
+    )
     assert 20 * math.log10(meter.finish()) == pytest.approx(20 * math.log10(0.9), abs=0.1)
 
 

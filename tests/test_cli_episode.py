@@ -159,9 +159,7 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
     ]
 
 
-def test_bad_input_leaves_nothing_behind(
-    run: Runner, workspace: Workspace, tmp_path: Path
-) -> None:
+def test_bad_input_leaves_nothing_behind(run: Runner, workspace: Workspace, tmp_path: Path) -> None:
     for args, message in _bad_inputs(tmp_path):
         result = run("episode", "add", *args, "--title", "Trasigt", expect=1)
         error = result.stderr.strip()
@@ -229,7 +227,9 @@ def test_normalize_writes_id3_tags_cover_and_chapters(
         (0, "Välkommen"),
         (2500, "Samtalet"),
     ]
-    assert chaps[0].end_time == 2500 and chaps[1].end_time == round(normalised.duration_seconds * 1000)
+    assert chaps[0].end_time == 2500 and chaps[1].end_time == round(
+        normalised.duration_seconds * 1000
+    )
     toc = tags.getall("CTOC")[0]
     assert list(toc.child_element_ids) == [c.element_id for c in chaps]
     assert (workspace.root / "episodes/mote-i-umea/cover.png").read_bytes() == cover.read_bytes()

@@ -33,7 +33,10 @@ def episode_group() -> None:
 
 
 def _people(
-    hosts: tuple[str, ...], guests: tuple[str, ...], named: tuple[str, ...], default_hosts: list[str]
+    hosts: tuple[str, ...],
+    guests: tuple[str, ...],
+    named: tuple[str, ...],
+    default_hosts: list[str],
 ) -> tuple[list[episodes.PersonSpec], list[episodes.PersonSpec]]:
     host_specs = [
         episodes.parse_person(h, "host", consent_named=True) for h in (hosts or default_hosts)
@@ -112,9 +115,7 @@ def episode_add(
     """
     settings = workspace.settings
     host_specs, guest_specs = _people(hosts, guests, named, settings.show.hosts)
-    when = (
-        episodes.parse_published(published, settings.newsletter.timezone) if published else None
-    )
+    when = episodes.parse_published(published, settings.newsletter.timezone) if published else None
     text = None
     if summary is not None:
         try:
@@ -327,7 +328,9 @@ def episode_publish(workspace: Workspace, slug: str, when: str | None) -> None:
     Example:
         outreach episode publish mote-i-umea --date 2023-04-26
     """
-    moment = episodes.parse_published(when, workspace.settings.newsletter.timezone) if when else None
+    moment = (
+        episodes.parse_published(when, workspace.settings.newsletter.timezone) if when else None
+    )
     with session_scope(workspace) as session:
         episode = episodes.publish_episode(session, workspace, slug, moment)
         stamp = episode.published_at.isoformat() if episode.published_at else ""
