@@ -1,0 +1,62 @@
+"""HTML for podcast apps: only the tags Apple allows in descriptions, and plain text from HTML.
+
+The one module that imports nh3 (Ammonia's sanitiser): removing tags with regular expressions
+is how feeds end up with half a `<script>` in them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+
+# Apple Podcasts: "rich text formatting and some HTML (<p>, <ol>, <ul>, <li>, <a>)".
+APPLE_TAGS = {"p", "ol", "ul", "li", "a"}
+APPLE_ATTRIBUTES = {"a": {"href"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+_TAG = re.compile(r"<[A-Za-z/!][^>]*>")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+
+
+def looks_like_html(text: str) -> bool:
+    return bool(_TAG.search(text))
+
+
+def strip_html(text: str) -> str:
+    """Plain text: tags removed, entities decoded, whitespace collapsed to single spaces."""
+    cleaned = nh3.clean(text, tags=set(), attributes={}, strip_comments=True)
+    return " ".join(html.unescape(cleaned).split())
+
+
+def apple_html(text: str) -> str:
+    """A description with only p/ol/ul/li/a(href). Plain text becomes paragraphs (blank lines)."""
+    if not looks_like_html(text):
+        paragraphs = [" ".join(part.split()) for part in _BLANK_LINES.split(text.strip())]
+        return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+    cleaned = nh3.clean(
+        text,
+        tags=APPLE_TAGS,
+        attributes=APPLE_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel=None,
+        strip_comments=True,
+    )
+    return cleaned.strip()
+
+
+def shorten_html(text_html: str, max_bytes: int) -> str:
+    """`text_html` if it fits in `max_bytes` (UTF-8), else its plain text cut at a word, as one <p>."""
+    if len(text_html.encode("utf-8")) <= max_bytes:
+        return text_html
+    plain = strip_html(text_html)
+    budget = max_bytes - len("<p>…</p>".encode())
+    words: list[str] = []
+    used = 0
+    for word in plain.split(" "):
+        cost = len(html.escape(word, quote=False).encode("utf-8")) + (1 if words else 0)
+        if used + cost > budget:
+            break
+        words.append(word)
+        used += cost
+    return f"<p>{html.escape(' '.join(words), quote=False)}…</p>"
