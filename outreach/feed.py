@@ -198,8 +198,9 @@ def render_podcast(channel: Channel, items: list[Item]) -> bytes:
         fg = _new_generator()
         fg.title(channel.title)
         fg.description(channel.description)
-        fg.link(href=channel.link, rel="alternate")
+        # feedgen uses the last link given as RSS <link>, so the self link goes first.
         fg.link(href=channel.feed_url, rel="self", type="application/rss+xml")
+        fg.link(href=channel.link, rel="alternate")
         fg.language(channel.language)
         if channel.copyright:
             fg.copyright(channel.copyright)

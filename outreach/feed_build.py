@@ -58,6 +58,7 @@ AUDIO_TYPES = {
     ".mp4": "audio/mp4",
     ".aac": "audio/aac",
 }
+NEVER = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TAG_AUTHORITY = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
@@ -384,7 +385,8 @@ def build_newsletter_feed(
         self_url=f"{base}/feeds/{NEWSLETTER_FEED}",
         language="sv",
         author=settings.name,
-        updated=entries[0].updated if entries else now,
+        # With nothing sent yet, a fixed instant keeps the bytes the same from build to build.
+        updated=entries[0].updated if entries else NEVER,
         entries=entries,
     )
     return feed.render_atom(atom), len(entries)

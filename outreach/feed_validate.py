@@ -28,8 +28,12 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 NAMESPACES = {"itunes": ITUNES_NS, "podcast": PODCAST_NS, "atom": ATOM_NS, "content": CONTENT_NS}
 # Namespace URIs seen in the wild that apps do not recognise.
-WRONG_PODCAST_NS = {
+# The original GitHub URI: some apps (gPodder's podcastparser) still read only that one.
+OLD_PODCAST_NS = {
     "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md",
+    "https://github.com/podcastindex-org/podcast-namespace/blob/main/docs/1.0.md",
+}
+WRONG_PODCAST_NS = {
     "http://podcastindex.org/namespace/1.0",
     "https://podcastindex.org/namespace/1.0/",
 }
@@ -335,6 +339,12 @@ class _Checker:
                     f"xmlns:{declared.get(ns, 'itunes')}",
                     f"the iTunes namespace is written {ns!r}",
                     f'declare xmlns:itunes="{ITUNES_NS}" exactly (it is case-sensitive)',
+                )
+            if ns in OLD_PODCAST_NS:
+                self.warning(
+                    f"xmlns:{declared.get(ns, 'podcast')}",
+                    "the Podcasting 2.0 namespace is the old GitHub URI",
+                    f'declare xmlns:podcast="{PODCAST_NS}", the URI the spec names',
                 )
             if ns in WRONG_PODCAST_NS:
                 self.error(
