@@ -151,7 +151,10 @@ def parse_xml(data: bytes) -> tuple[Any, list[str]]:
     parser = etree.XMLParser(
         recover=True, resolve_entities=False, no_network=True, huge_tree=False, encoding="utf-8"
     )
-    root = etree.fromstring(text.encode("utf-8"), parser)
+    try:
+        root = etree.fromstring(text.encode("utf-8"), parser)
+    except etree.XMLSyntaxError:
+        root = None
     if root is None:
         raise FeedError("this is not an RSS feed (no XML found)")
     if parser.error_log:
@@ -166,9 +169,11 @@ def _kind(elem: Any) -> tuple[str, str]:
     """(namespace family, local name), tolerant of variant namespace URIs and unbound prefixes."""
     if not isinstance(elem.tag, str):
         return "", ""
-    qname = etree.QName(elem)
-    namespace = (qname.namespace or "").lower()
-    local = qname.localname
+    # Not etree.QName: recovered elements with an undeclared prefix have "itunes:x" as tag.
+    namespace, _, local = (
+        elem.tag[1:].partition("}") if elem.tag.startswith("{") else ("", "", elem.tag)
+    )
+    namespace = namespace.lower()
     if not namespace and ":" in local:
         prefix, local = local.split(":", 1)
         return prefix.lower(), local
