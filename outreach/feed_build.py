@@ -32,9 +32,9 @@ from outreach.feed_validate import (
     validate_feed,
 )
 from outreach.fsutil import atomic_write_bytes
-from outreach.models import Edition, Episode, Event, Meta
+from outreach.models import Edition, Episode, Event, Meta, Transcript
 from outreach.sanitize import apple_html, shorten_html
-from outreach.transcripts import publishable_version
+from outreach.transcripts import episodes_with_publishable_version
 from outreach.workspace import Workspace
 
 PODCAST_FEED = "podcast.xml"
@@ -102,15 +102,18 @@ def podcast_guid(session: Session, workspace: Workspace) -> str:
     return value
 
 
-def imported_links(session: Session, episode: Episode) -> dict[str, Any]:
-    stored = session.get(Meta, IMPORTED_LINKS_KEY.format(id=episode.id))
-    if stored is None:
-        return {}
-    try:
-        value = json.loads(stored.value)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+def imported_links(session: Session) -> dict[int, dict[str, Any]]:
+    """Episode id -> the transcript and chapters links an imported episode keeps (one query)."""
+    prefix = IMPORTED_LINKS_KEY.format(id="")
+    links: dict[int, dict[str, Any]] = {}
+    for row in session.scalars(select(Meta).where(Meta.key.startswith(prefix))):
+        try:
+            episode_id, value = int(row.key[len(prefix) :]), json.loads(row.value)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            links[episode_id] = value
+    return links
 
 
 def publish_transcript_exports(workspace: Workspace, session: Session, episode: Episode) -> None:
@@ -163,9 +166,20 @@ class _PodcastGatherer:
         self.report = report
         self.show = workspace.settings.show
         self.hosts = tuple(feed.FeedPerson(name=name, role="host") for name in self.show.hosts)
+        self.episodes_base = self.url("episodes") + "/"
+        self.imported = imported_links(session)
+        self.with_transcripts = set(session.scalars(select(Transcript.episode_id).distinct()))
+        self.publishable = episodes_with_publishable_version(
+            session, review_enabled=workspace.settings.review.enabled
+        )
 
     def url(self, *parts: str) -> str:
         return public_url(self.show.base_url, *parts)
+
+    def episode_url(self, episode: Episode, name: str) -> str:
+        """`{base_url}episodes/<slug>/<name>`, percent-encoded (the base is quoted once)."""
+        quote = urllib.parse.quote
+        return f"{self.episodes_base}{quote(episode.slug, safe='')}/{quote(name, safe='')}"
 
     def channel(self, now: dt.datetime, items: list[feed.Item]) -> feed.Channel:
         show = self.show
@@ -202,7 +216,7 @@ class _PodcastGatherer:
         )
 
     def item(self, episode: Episode) -> feed.Item | None:
-        links = imported_links(self.session, episode)
+        links = self.imported.get(episode.id, {})
         enclosure = self.enclosure(episode)
         if enclosure is None:
             self.report.warnings.append(
@@ -242,7 +256,7 @@ class _PodcastGatherer:
             return episode.enclosure_url, length, AUDIO_TYPES.get(suffix, "audio/mpeg")
         if audio is None or size is None:
             return None
-        return self.url("episodes", episode.slug, audio.name), size, "audio/mpeg"
+        return self.episode_url(episode, audio.name), size, "audio/mpeg"
 
     def description(self, episode: Episode) -> str:
         html_text = apple_html(episode.summary or "") or apple_html(episode.title)
@@ -260,16 +274,11 @@ class _PodcastGatherer:
         path = self.workspace.path(episode.cover)
         if not path.is_file():
             return None
-        return self.url("episodes", episode.slug, path.name)
+        return self.episode_url(episode, path.name)
 
     def transcripts(self, episode: Episode, links: dict[str, Any]) -> tuple[feed.FeedLink, ...]:
         publish_transcript_exports(self.workspace, self.session, episode)
-        if episode.transcripts and (
-            publishable_version(
-                self.session, episode, review_enabled=self.workspace.settings.review.enabled
-            )
-            is None
-        ):
+        if episode.id in self.with_transcripts and episode.id not in self.publishable:
             self.report.warnings.append(
                 f"episode {episode.slug}: no accepted transcript yet, so none in the feed"
             )
@@ -281,7 +290,7 @@ class _PodcastGatherer:
             if (folder / name).is_file():
                 found.append(
                     feed.FeedLink(
-                        url=self.url("episodes", episode.slug, name),
+                        url=self.episode_url(episode, name),
                         type=kind,
                         language=episode.language,
                         rel="captions" if timed else None,
@@ -304,9 +313,7 @@ class _PodcastGatherer:
         if episode.chapters:
             path = self.workspace.path(episode.chapters)
             if path.is_file():
-                return feed.FeedLink(
-                    url=self.url("episodes", episode.slug, path.name), type=CHAPTERS_TYPE
-                )
+                return feed.FeedLink(url=self.episode_url(episode, path.name), type=CHAPTERS_TYPE)
         chapters = links.get("chapters")
         if isinstance(chapters, str) and chapters:
             return feed.FeedLink(url=chapters, type=CHAPTERS_TYPE)

@@ -445,3 +445,26 @@ def test_validate_reports_problems_and_exits_1(run: Runner, tmp_path: Path) -> N
     assert "no such file" in run("feed", "validate", str(tmp_path / "none.xml"), expect=1).stderr
     unreachable = run("feed", "validate", "http://127.0.0.1:9/feed.xml", expect=1)
     assert "cannot fetch" in unreachable.stderr
+
+
+def test_transcripts_only_once_a_version_is_publishable(
+    run: Runner, show: Workspace, mp3s: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from outreach.transcripts import accept_version, create_version
+
+    add_episode(show, "ett", "Ett", mp3=mp3s[0], transcripts=("vtt", "txt"))
+    segment = {"id": 0, "start": 0.0, "end": 1.0, "speaker": None, "text": "Hej", "words": []}
+    with session_scope(show) as session:
+        episode = session.scalars(select(Episode)).one()
+        version = create_version(session, episode, [segment], author="whisper")
+    result = run("feed", "build")
+    assert "no accepted transcript yet" in result.stderr
+    assert b"podcast:transcript" not in _feed(show)
+    monkeypatch.setenv("OUTREACH_REVIEW_ENABLED", "false")  # the latest version is publishable
+    run("feed", "build")
+    assert _feed(show).count(b"<podcast:transcript ") == 2
+    monkeypatch.delenv("OUTREACH_REVIEW_ENABLED")
+    with session_scope(show) as session:
+        accept_version(session, session.get(type(version), version.id))
+    run("feed", "build")
+    assert _feed(show).count(b"<podcast:transcript ") == 2
