@@ -65,9 +65,10 @@ _TAG_AUTHORITY = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 class FeedInvalidError(FeedError):
     """The built feed failed validation; `problems` says where and how to fix it."""
 
-    def __init__(self, message: str, problems: list[Problem]) -> None:
+    def __init__(self, message: str, problems: list[Problem], warnings: list[str]) -> None:
         super().__init__(message)
         self.problems = problems
+        self.warnings = warnings
 
 
 @dataclass
@@ -253,6 +254,11 @@ class _PodcastGatherer:
         if episode.enclosure_url:
             suffix = Path(urllib.parse.urlsplit(episode.enclosure_url).path).suffix.lower()
             length = size if size is not None else (episode.byte_size or 0)
+            if not length:
+                self.report.warnings.append(
+                    f"episode {episode.slug}: its old feed gave no byte length for the audio; "
+                    "'outreach episode import-feed FEED --download' fetches the file and its size"
+                )
             return episode.enclosure_url, length, AUDIO_TYPES.get(suffix, "audio/mpeg")
         if audio is None or size is None:
             return None
@@ -355,6 +361,7 @@ def build_podcast_feed(
         raise FeedInvalidError(
             f"feeds/{PODCAST_FEED} not written: {len(errors)} problem(s) found by the validator",
             problems,
+            report.warnings,
         )
     return data
 

@@ -43,6 +43,7 @@ from outreach.sanitize import apple_html, strip_html
 from outreach.workspace import Workspace
 
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
+MAX_GUID_LENGTH = 300  # Episode.guid
 _XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _XML_DECLARATION_TEXT = re.compile(r"^\s*<\?xml[^>]*\?>")
 _ENTITY = re.compile(r"&(#[0-9]+;|#[xX][0-9A-Fa-f]+;|[A-Za-z][A-Za-z0-9]*;)?")
@@ -86,6 +87,7 @@ class ImportReport:
     existing: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    downloaded: list[str] = field(default_factory=list)
 
 
 def read_source(source: str) -> bytes:
@@ -270,8 +272,9 @@ def slugify(title: str, max_length: int = 60) -> str:
 # -- the feed --------------------------------------------------------------------------------
 
 
-def parse_feed_items(data: bytes) -> ParsedFeed:
-    """Read every usable item; what is odd goes into warnings, what is unusable into skipped."""
+def parse_feed_items(data: bytes, source_url: str | None = None) -> ParsedFeed:
+    """Read every usable item; what is odd goes into warnings, what is unusable into skipped.
+    Relative enclosure and link URLs are resolved against `source_url` (the feed's own URL)."""
     root, warnings = parse_xml(data)
     channel = root.find("channel") if _kind(root)[1] == "rss" else None
     if channel is None:
@@ -286,7 +289,7 @@ def parse_feed_items(data: bytes) -> ParsedFeed:
         fallback_date = fallback_date or parse_date(_text(channel, "", tag) or "")
     seen: set[str] = set()
     for position, item in enumerate(_children(channel, "", "item"), start=1):
-        feed_item = _read_item(item, position, parsed, channel_explicit, fallback_date)
+        feed_item = _read_item(item, position, parsed, channel_explicit, fallback_date, source_url)
         if feed_item is None:
             continue
         if feed_item.guid in seen:
@@ -303,6 +306,7 @@ def _read_item(
     parsed: ParsedFeed,
     channel_explicit: bool,
     fallback_date: dt.datetime | None,
+    source_url: str | None = None,
 ) -> FeedItem | None:
     raw_title = _text(item, "", "title") or _text(item, "itunes", "title") or ""
     title = strip_html(raw_title)
@@ -324,7 +328,10 @@ def _read_item(
     if enclosure is None:
         parsed.skipped.append(f"{label}: no audio enclosure")
         return None
-    url = enclosure.get("url").strip()
+    url = _absolute_url(enclosure.get("url"), source_url, label, warn)
+    if url is None:
+        parsed.skipped.append(f"{label}: the enclosure URL {enclosure.get('url')!r} is not http(s)")
+        return None
     if not title:
         title = Path(urllib.parse.urlsplit(url).path).stem or f"Avsnitt {position}"
         warn(f"{label}: no title, using {title!r}")
@@ -334,6 +341,9 @@ def _read_item(
     if not guid:
         guid = url
         warn(f"{label}: no GUID, using the enclosure URL (as Apple does)")
+    if len(guid) > MAX_GUID_LENGTH:
+        parsed.skipped.append(f"{label}: GUID longer than {MAX_GUID_LENGTH} characters")
+        return None
     suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
     kind = (enclosure.get("type") or "").strip() or AUDIO_TYPES.get(suffix, "audio/mpeg")
     length = _whole_number(enclosure.get("length"))
@@ -371,13 +381,14 @@ def _read_item(
     transcripts = []
     for elem in _children(item, "podcast", "transcript"):
         link = {k: (elem.get(k) or "").strip() for k in ("url", "type", "language", "rel")}
+        link["url"] = _absolute_url(link["url"], source_url, label, warn) or ""
         if link["url"] and link["type"]:
             transcripts.append({k: v for k, v in link.items() if v})
         else:
             warn(f"{label}: a podcast:transcript without url or type was left out")
     chapters = next(
         (
-            (e.get("url") or "").strip()
+            _absolute_url(e.get("url"), source_url, label, warn)
             for e in _children(item, "podcast", "chapters")
             if (e.get("url") or "").strip()
         ),
@@ -402,6 +413,21 @@ def _read_item(
 
 
 # -- into the workspace ------------------------------------------------------------------------
+
+
+def _absolute_url(
+    url: str | None, base: str | None, label: str, warn: Callable[[str], None]
+) -> str | None:
+    """An absolute, ASCII http(s) URL (relative ones resolved, others percent-encoded), or None."""
+    url = (url or "").strip()
+    if base:
+        url = urllib.parse.urljoin(base, url)
+    if not url.lower().startswith(("http://", "https://")):
+        return None
+    if not url.isascii() or " " in url:
+        url = urllib.parse.quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+        warn(f"{label}: percent-encoded the URL {url}")
+    return url
 
 
 def _unique_slug(session: Session, title: str, taken: set[str]) -> str:
@@ -447,11 +473,18 @@ def import_items(
     """Add the parsed items that are not in the database yet (matched by GUID)."""
     report = ImportReport(skipped=list(parsed.skipped), warnings=list(parsed.warnings))
     guids = [item.guid for item in parsed.items]
-    known = set(session.scalars(select(Episode.guid).where(Episode.guid.in_(guids))).all())
+    known = {
+        episode.guid: episode
+        for episode in session.scalars(select(Episode).where(Episode.guid.in_(guids)))
+    }
     taken: set[str] = set()
     for item in parsed.items:
-        if item.guid in known:
+        existing = known.get(item.guid)
+        if existing is not None:
             report.existing.append(item.title)
+            # Left as it is, except that --download fetches audio an earlier import did not.
+            if download_audio and existing.audio is None and existing.enclosure_url:
+                _download_audio(workspace, existing, item, report)
             if on_item:
                 on_item()
             continue
@@ -492,16 +525,18 @@ def import_items(
 def _download_audio(
     workspace: Workspace, episode: Episode, item: FeedItem, report: ImportReport
 ) -> None:
-    suffix = Path(urllib.parse.urlsplit(item.enclosure_url).path).suffix.lower()
+    url = episode.enclosure_url or item.enclosure_url
+    suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
     suffix = suffix if suffix in AUDIO_TYPES else ".mp3"
     relative = f"episodes/{episode.slug}/{episode.slug}{suffix}"
     try:
-        size = download(item.enclosure_url, workspace.path(relative))
+        size = download(url, workspace.path(relative))
     except FeedError as exc:
         report.warnings.append(f"{item.title}: audio not downloaded, the feed keeps its URL: {exc}")
         return
     episode.audio = relative
     episode.byte_size = size
+    report.downloaded.append(episode.title)
     if suffix == ".mp3":
         # Our copy is served from base_url from now on (see feed_build).
         episode.enclosure_url = None

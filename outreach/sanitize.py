@@ -15,12 +15,24 @@ import nh3
 APPLE_TAGS = {"p", "ol", "ul", "li", "a"}
 APPLE_ATTRIBUTES = {"a": {"href"}}
 URL_SCHEMES = {"http", "https", "mailto"}
-_TAG = re.compile(r"<[A-Za-z/!][^>]*>")
+# Known tags only: "<3" or "<mer>" in plain text is not markup.
+_TAG = re.compile(
+    r"</?(?:a|abbr|b|blockquote|br|code|div|em|h[1-6]|hr|i|iframe|img|li|ol|p|pre|s|script|"
+    r"small|span|strong|style|sub|sup|table|td|th|tr|u|ul)\b[^>]*>|<!--",
+    re.IGNORECASE,
+)
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_BLOCK = re.compile(r"<(?:p|ul|ol)\b", re.IGNORECASE)
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
 
 def looks_like_html(text: str) -> bool:
     return bool(_TAG.search(text))
+
+
+def _paragraphs(text: str, escape: bool) -> str:
+    parts = [" ".join(part.split()) for part in _BLANK_LINES.split(text.strip())]
+    return "".join(f"<p>{html.escape(p, quote=False) if escape else p}</p>" for p in parts if p)
 
 
 def strip_html(text: str) -> str:
@@ -32,17 +44,17 @@ def strip_html(text: str) -> str:
 def apple_html(text: str) -> str:
     """A description with only p/ol/ul/li/a(href). Plain text becomes paragraphs (blank lines)."""
     if not looks_like_html(text):
-        paragraphs = [" ".join(part.split()) for part in _BLANK_LINES.split(text.strip())]
-        return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs if p)
+        return _paragraphs(text, escape=True)
     cleaned = nh3.clean(
-        text,
+        _BR.sub("\n", text),
         tags=APPLE_TAGS,
         attributes=APPLE_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel=None,
         strip_comments=True,
     )
-    return cleaned.strip()
+    # Inline-only HTML ("Hej <b>du</b>") still gets its paragraphs from blank lines.
+    return cleaned.strip() if _BLOCK.search(cleaned) else _paragraphs(cleaned, escape=False)
 
 
 def shorten_html(text_html: str, max_bytes: int) -> str:

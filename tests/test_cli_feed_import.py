@@ -177,6 +177,7 @@ def test_imported_catalogue_builds_a_valid_feed_with_the_old_links(
     # Two items have no byte length in the old feed; Apple needs one, so the build refuses.
     refused = run("feed", "build", expect=1)
     assert "enclosure: length" in refused.stderr
+    assert "gave no byte length" in refused.stderr and "--download" in refused.stderr
     with session_scope(workspace) as session:
         for episode in session.scalars(select(Episode).where(Episode.byte_size.is_(None))):
             episode.byte_size = 1000
@@ -223,13 +224,51 @@ def test_download_fetches_audio_from_the_old_host(
     assert episodes["old-guid-3"].audio is None
 
 
-def test_import_by_url(run: Runner, workspace: Workspace, tmp_path: Path, audio: Path) -> None:
+def test_reimport_with_download_fetches_what_the_first_import_left(
+    run: Runner, workspace: Workspace, tmp_path: Path, audio: Path
+) -> None:
+    with static_server(audio) as base:
+        feed = _write_feed(tmp_path, base, audio)
+        run("episode", "import-feed", str(feed))
+        assert _episodes(workspace)["old-guid-1"].audio is None
+        again = run("episode", "import-feed", str(feed), "--download")
+    assert "Imported 0 new episode(s)" in again.output
+    assert "Downloaded audio for 2." in again.output
+    first = _episodes(workspace)["old-guid-1"]
+    assert workspace.path(first.audio).read_bytes() == (audio / "ep1.mp3").read_bytes()
+
+
+def test_import_by_url_resolves_relative_links(
+    run: Runner, workspace: Workspace, tmp_path: Path, audio: Path
+) -> None:
     served = tmp_path / "served"
     served.mkdir()
     with static_server(served) as base:
-        _write_feed(served, "https://old.example/", audio)
+        _write_feed(served, "media/", audio)
         result = run("episode", "import-feed", f"{base}old.xml")
     assert "Imported 4 new episode(s)" in result.output
+    first = _episodes(workspace)["old-guid-1"]
+    assert first.enclosure_url == f"{base}media/ep1.mp3"
+    with session_scope(workspace) as session:
+        assert f"{base}media/ep1.vtt" in session.get(Meta, f"episode-links:{first.id}").value
+
+
+def test_non_ascii_and_relative_urls_in_a_file(
+    run: Runner, workspace: Workspace, tmp_path: Path
+) -> None:
+    feed = tmp_path / "urls.xml"
+    feed.write_text(
+        '<rss version="2.0"><channel><title>T</title>'
+        '<item><title>Ett</title><guid>g1</guid><enclosure url="https://old.example/sjö ljud.mp3"'
+        ' length="10" type="audio/mpeg"/></item>'
+        '<item><title>Två</title><guid>g2</guid><enclosure url="ljud/tva.mp3" length="10"'
+        ' type="audio/mpeg"/></item></channel></rss>',
+        encoding="utf-8",
+    )
+    result = run("episode", "import-feed", str(feed))
+    assert "percent-encoded" in result.stderr
+    assert "item 2 (Två): the enclosure URL 'ljud/tva.mp3' is not http(s)" in result.stderr
+    assert _episodes(workspace)["g1"].enclosure_url == "https://old.example/sj%C3%B6%20ljud.mp3"
 
 
 def test_odd_encodings(run: Runner, workspace: Workspace, tmp_path: Path) -> None:

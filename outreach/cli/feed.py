@@ -54,6 +54,8 @@ def feed_build_command(workspace: Workspace) -> None:
         with session_scope(workspace) as session:
             report = feed_build.build_feeds(workspace, session)
     except feed_build.FeedInvalidError as exc:
+        for warning in exc.warnings:
+            click.echo(f"Warning: {warning}", err=True)
         _echo_problems(exc.problems)
         raise
     for warning in report.warnings:
@@ -134,13 +136,17 @@ def episode_import_feed(workspace: Workspace, source: str, download: bool) -> No
 
     Episodes keep their GUIDs, dates, titles, descriptions, durations and audio, transcript
     and chapters links; they are added as published. Episodes already present (same GUID) are
-    left as they are, so importing again adds only new ones.
+    left as they are, so importing again adds only new ones (with --download it also fetches
+    audio that an earlier import left on the old host).
 
     \b
     Example:
         outreach episode import-feed https://old-host.example/feed.xml --download
     """
-    parsed = feed_import.parse_feed_items(feed_import.read_source(source))
+    is_url = source.lower().startswith(("http://", "https://"))
+    parsed = feed_import.parse_feed_items(
+        feed_import.read_source(source), source_url=source if is_url else None
+    )
     with session_scope(workspace) as session:
         if download and parsed.items:
             with click.progressbar(
@@ -158,6 +164,7 @@ def episode_import_feed(workspace: Workspace, source: str, download: bool) -> No
     click.echo(
         f"Imported {len(report.added)} new episode(s) from {parsed.title or source}; "
         f"{len(report.existing)} already present, {len(report.skipped)} skipped."
+        + (f" Downloaded audio for {len(report.downloaded)}." if download else "")
     )
 
 
