@@ -178,7 +178,7 @@ class _PodcastGatherer:
         return public_url(self.show.base_url, *parts)
 
     def episode_url(self, episode: Episode, name: str) -> str:
-        """`{base_url}episodes/<slug>/<name>`, percent-encoded (the base is quoted once)."""
+        """`{base_url}episodes/<slug>/<name>`, percent-encoded."""
         quote = urllib.parse.quote
         return f"{self.episodes_base}{quote(episode.slug, safe='')}/{quote(name, safe='')}"
 

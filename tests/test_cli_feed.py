@@ -468,3 +468,41 @@ def test_transcripts_only_once_a_version_is_publishable(
         accept_version(session, session.get(type(version), version.id))
     run("feed", "build")
     assert _feed(show).count(b"<podcast:transcript ") == 2
+
+
+@pytest.mark.slow
+def test_every_url_in_the_feed_is_served_by_outreach_serve(
+    run: Runner,
+    catalogue: dict[str, str],
+    show: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The feed's URL layout is the one `outreach serve` answers, cover art included."""
+    import urllib.request
+
+    from click.testing import CliRunner
+
+    from outreach.cli import cli
+
+    from .helpers.server import running_server
+
+    with running_server(show.root) as base:
+        monkeypatch.setenv("OUTREACH_SHOW_BASE_URL", base + "/")
+        run("feed", "build")
+        # Outside any workspace, so the validator fetches the cover over HTTP like Apple does.
+        monkeypatch.chdir(tmp_path)
+        result = CliRunner().invoke(cli, ["feed", "validate", f"{base}/feeds/podcast.xml"])
+        assert result.exit_code == 0, result.output
+        assert "valid" in result.output
+        root = _xml(show)
+        for enclosure in root.iter("enclosure"):
+            request = urllib.request.Request(enclosure.get("url"), method="HEAD")
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.headers["Content-Length"] == enclosure.get("length")
+                assert response.headers["Content-Type"] == "audio/mpeg"
+        links = root.xpath("//podcast:transcript/@url|//podcast:chapters/@url", namespaces=NS)
+        assert len(links) == 6
+        for url in links:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert response.status == 200

@@ -10,7 +10,7 @@ import click
 from outreach import feed_build, feed_import
 from outreach.cli import pass_workspace
 from outreach.db import session_scope
-from outreach.errors import FeedError, WorkspaceError
+from outreach.errors import ConfigError, FeedError, WorkspaceError
 from outreach.feed_validate import (
     ImageFetcher,
     Problem,
@@ -82,7 +82,7 @@ def _local_images() -> ImageFetcher | None:
     """In a workspace, read our own cover art from disk rather than over the network."""
     try:
         workspace = open_workspace(_workspace_path())
-    except WorkspaceError:
+    except (WorkspaceError, ConfigError):
         return None
     return feed_build.local_image_fetcher(workspace)
 
