@@ -33,7 +33,7 @@ from outreach.feed_validate import (
 )
 from outreach.fsutil import atomic_write_bytes
 from outreach.models import Edition, Episode, Event, Meta, Transcript
-from outreach.sanitize import apple_html, shorten_html
+from outreach.sanitize import apple_html, shorten_html, xml_text
 from outreach.transcripts import episodes_with_publishable_version
 from outreach.workspace import Workspace
 
@@ -229,7 +229,7 @@ class _PodcastGatherer:
         assert episode.published_at is not None
         return feed.Item(
             guid=episode.guid,
-            title=episode.title,
+            title=xml_text(episode.title),
             description_html=self.description(episode),
             pub_date=episode.published_at,
             enclosure_url=url,
@@ -333,9 +333,9 @@ class _PodcastGatherer:
             if person.name in names:
                 continue
             if person.role == "host":
-                extra.append(feed.FeedPerson(name=person.name, role="host"))
+                extra.append(feed.FeedPerson(name=xml_text(person.name), role="host"))
             elif person.role == "guest" and person.consent_named:
-                extra.append(feed.FeedPerson(name=person.name, role="guest"))
+                extra.append(feed.FeedPerson(name=xml_text(person.name), role="guest"))
             else:
                 continue
             names.add(person.name)

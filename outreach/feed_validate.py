@@ -21,6 +21,7 @@ from lxml import etree
 
 from outreach.errors import FeedError
 from outreach.images import cover_problems, image_info
+from outreach.sanitize import disallowed_tags
 
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
@@ -562,6 +563,13 @@ class _Checker:
             None if description is None else description.text,
             required=False,
         )
+        extra_tags = disallowed_tags(description.text or "") if description is not None else set()
+        if extra_tags:
+            self.warning(
+                f"{where}/description",
+                f"HTML Apple does not show: {', '.join(sorted(extra_tags))}",
+                "use only <p>, <ol>, <ul>, <li> and <a href>",
+            )
         self.duration(f"{where}/itunes:duration", find("itunes:duration"))
         self.explicit(f"{where}/itunes:explicit", find("itunes:explicit"), required=False)
         self.integer(f"{where}/itunes:episode", find("itunes:episode"))

@@ -24,6 +24,19 @@ _TAG = re.compile(
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _BLOCK = re.compile(r"<(?:p|ul|ol)\b", re.IGNORECASE)
 _BLANK_LINES = re.compile(r"\n\s*\n")
+# Characters XML 1.0 does not allow (old feeds and pasted text carry them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ANY_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)\b[^>]*>")
+
+
+def xml_text(text: str) -> str:
+    """`text` without the control characters XML cannot hold."""
+    return _NOT_XML.sub("", text)
+
+
+def disallowed_tags(html_text: str) -> set[str]:
+    """Tags in `html_text` that Apple does not allow in descriptions."""
+    return {m.group(1).lower() for m in _ANY_TAG.finditer(html_text)} - APPLE_TAGS
 
 
 def looks_like_html(text: str) -> bool:
@@ -38,11 +51,12 @@ def _paragraphs(text: str, escape: bool) -> str:
 def strip_html(text: str) -> str:
     """Plain text: tags removed, entities decoded, whitespace collapsed to single spaces."""
     cleaned = nh3.clean(text, tags=set(), attributes={}, strip_comments=True)
-    return " ".join(html.unescape(cleaned).split())
+    return " ".join(xml_text(html.unescape(cleaned)).split())
 
 
 def apple_html(text: str) -> str:
     """A description with only p/ol/ul/li/a(href). Plain text becomes paragraphs (blank lines)."""
+    text = xml_text(text)
     if not looks_like_html(text):
         return _paragraphs(text, escape=True)
     cleaned = nh3.clean(

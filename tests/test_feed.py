@@ -70,6 +70,8 @@ def test_apple_html_keeps_only_what_apple_allows() -> None:
         "<p>Rad ett fortsätter</p><p>Nytt stycke &amp; &lt;mer&gt;</p>"
     )
     assert strip_html("<b>AI</b> &amp; <i>kommuner</i>") == "AI & kommuner"
+    assert strip_html("Titel\x0b med\x00 styrtecken") == "Titel med styrtecken"
+    assert apple_html("Rad\x1f") == "<p>Rad</p>"
 
 
 def test_shorten_html_cuts_at_a_word_within_the_byte_limit() -> None:

@@ -204,6 +204,14 @@ def test_description_length_is_counted_in_bytes() -> None:
     ]
 
 
+def test_description_html_apple_does_not_show_is_a_warning() -> None:
+    item = ITEM.format(n=1).replace("<p>Om AI.</p>", "<h2>Om</h2><p><b>AI</b></p>")
+    found = only(problems_of(feed(items=item)), "channel/item[1]/description")
+    assert [(p.severity, p.message) for p in found] == [
+        ("warning", "HTML Apple does not show: b, h2")
+    ]
+
+
 @pytest.mark.parametrize(
     ("image", "message"),
     [
