@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -158,6 +159,15 @@ def published_episodes(session: Session) -> list[Episode]:
     )
 
 
+def _file_names(folder: Path) -> set[str]:
+    """Names of the regular files in `folder` (one directory read instead of a stat per name)."""
+    try:
+        with os.scandir(folder) as entries:
+            return {entry.name for entry in entries if entry.is_file()}
+    except OSError:
+        return set()
+
+
 class _PodcastGatherer:
     """Turns the workspace and database into `feed.Channel` and `feed.Item` values."""
 
@@ -289,11 +299,11 @@ class _PodcastGatherer:
                 f"episode {episode.slug}: no accepted transcript yet, so none in the feed"
             )
             return ()
-        folder = self.workspace.episodes_dir / episode.slug
+        files = _file_names(self.workspace.episodes_dir / episode.slug)
         found = []
         for suffix, kind, timed in TRANSCRIPT_FORMATS:
             name = f"{episode.slug}{suffix}"
-            if (folder / name).is_file():
+            if name in files:
                 found.append(
                     feed.FeedLink(
                         url=self.episode_url(episode, name),

@@ -325,15 +325,12 @@ class _Checker:
         declared = {uri: prefix for prefix, uri in (root.nsmap or {}).items()}
         used: set[str] = set()
         for elem in root.iter():
-            if not isinstance(elem.tag, str):
-                continue
-            ns = etree.QName(elem).namespace
-            if ns:
-                used.add(ns)
+            tag = elem.tag
+            if isinstance(tag, str) and tag[0] == "{":
+                used.add(tag[1 : tag.index("}")])
             for attribute in elem.attrib:
-                attr_ns = etree.QName(attribute).namespace
-                if attr_ns:
-                    used.add(attr_ns)
+                if attribute[0] == "{":
+                    used.add(attribute[1 : attribute.index("}")])
         for ns in used:
             if ns != ITUNES_NS and ns.lower() == ITUNES_NS.lower():
                 self.error(
