@@ -447,9 +447,9 @@ class _Checker:
             )
         else:
             self.url("channel/atom:link", self_link.get("href"))
-        self.podcast_channel(channel, None if self_link is None else self_link.get("href"))
+        self.podcast_channel(channel)
 
-    def podcast_channel(self, channel: Any, feed_url: str | None) -> None:
+    def podcast_channel(self, channel: Any) -> None:
         guid = channel.find("podcast:guid", NAMESPACES)
         if guid is not None:
             value = (guid.text or "").strip()

@@ -419,9 +419,7 @@ def test_validate_the_built_feed_by_file_and_by_url(
         result = run("feed", "validate", f"{base}feeds/podcast.xml", "--no-fetch")
         assert "valid" in result.output
         make_cover(show.episodes_dir / "cover.png", 800)
-        outside = Path(show.root).parent / "copy.xml"
-        outside.write_bytes(_feed(show))
-        result = run("-w", str(show.root), "feed", "validate", f"{base}feeds/podcast.xml", expect=1)
+        result = run("feed", "validate", f"{base}feeds/podcast.xml", expect=1)
         assert "channel/itunes:image" in result.stderr
         assert "800×800" in result.stderr
         missing = run("feed", "validate", f"{base}feeds/nothing.xml", expect=1)
