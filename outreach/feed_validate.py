@@ -308,7 +308,7 @@ class _Checker:
         for problem in cover_problems(image_info(data)):
             self.error(
                 element,
-                f"the image {problem}",
+                f"the image {href} {problem}",
                 "use a square RGB JPEG or PNG of 1400×1400 to 3000×3000 px",
             )
 

@@ -504,3 +504,8 @@ def test_every_url_in_the_feed_is_served_by_outreach_serve(
         for url in links:
             with urllib.request.urlopen(url, timeout=10) as response:
                 assert response.status == 200
+
+
+def test_validate_without_a_built_feed_says_what_to_do(run: Runner) -> None:
+    result = run("feed", "validate", expect=1)
+    assert "podcast.xml does not exist yet: run 'outreach feed build' first" in result.stderr

@@ -101,7 +101,10 @@ def feed_validate_command(source: str | None, no_fetch: bool) -> None:
         outreach feed validate https://example.org/feeds/podcast.xml
     """
     if source is None:
-        source = str(open_workspace(_workspace_path()).feeds_dir / feed_build.PODCAST_FEED)
+        built = open_workspace(_workspace_path()).feeds_dir / feed_build.PODCAST_FEED
+        if not built.is_file():
+            raise FeedError(f"{built} does not exist yet: run 'outreach feed build' first")
+        source = str(built)
     if source.lower().startswith(("http://", "https://")):
         data = fetch_url(source)
     else:
