@@ -41,6 +41,7 @@ demo: install
 	$(OUT) content import $(DEMO)/newsletters/sample-content.yaml
 	$(OUT) subscriber import $(DEMO)/newsletters/sample-subscribers.csv --confirmed --source "demo: sample list"
 	$(OUT) subscriber list
+	$(OUT) feed build
 	@echo
 	@echo "Demo workspace: $(DEMO)  (database: $(DEMO)/outreach.db)"
 
