@@ -47,7 +47,9 @@ demo: install
 	  --guest "Karin Ek <karin.ek@umea.example.se>" --named "Karin Ek" \
 	  --cover $(SAMPLE)/cover.jpg --chapters $(SAMPLE)/chapters.json --summary $(SAMPLE)/summary.md
 	$(OUT) episode normalize mote-i-umea
+	$(OUT) episode publish mote-i-umea
 	$(OUT) episode list
+	$(OUT) feed build
 	@echo
 	@echo "Demo workspace: $(DEMO)  (database: $(DEMO)/outreach.db)"
 

@@ -1,4 +1,4 @@
-"""Cover art checks (the one module that imports Pillow).
+"""Episode cover art: check it with the shared rules in `outreach.images` before it is copied in.
 
 Apple Podcasts wants square JPEG or PNG art in the RGB colour space, 1400 to 3000 pixels a side.
 """
@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from outreach.errors import ValidationError
+from outreach.images import cover_problems, image_info
 
-MIN_SIDE = 1400
-MAX_SIDE = 3000
-FORMATS = {"JPEG": ".jpg", "PNG": ".png"}
+SUFFIXES = {"JPEG": ".jpg", "PNG": ".png"}
 
 
 @dataclass(frozen=True)
@@ -24,28 +23,16 @@ class CoverInfo:
 
 
 def check_cover(path: Path) -> CoverInfo:
-    """Open the image fully (a truncated file fails here) and check format, shape and size."""
-    from PIL import Image, UnidentifiedImageError
-
+    """Refuse art that Apple would refuse; the error names every problem."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.load()
-            fmt, (width, height), mode = image.format or "", image.size, image.mode
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ValidationError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValidationError(f"{path}: not an image Pillow can read ({exc})") from None
-    if fmt not in FORMATS:
-        raise ValidationError(f"{path}: cover must be JPEG or PNG, not {fmt or 'unknown'}")
-    if width != height:
-        raise ValidationError(f"{path}: cover must be square, it is {width}x{height} px")
-    if not MIN_SIDE <= width <= MAX_SIDE:
-        raise ValidationError(
-            f"{path}: cover must be {MIN_SIDE}-{MAX_SIDE} px a side, it is {width} px"
-        )
-    if mode != "RGB":
-        raise ValidationError(
-            f"{path}: cover must be RGB without transparency or a palette, it is {mode}"
-        )
-    return CoverInfo(path=path, format=fmt, size=width, suffix=FORMATS[fmt])
+    info = image_info(data)
+    problems = cover_problems(info)
+    if info is not None and info.mode not in ("RGB", "L") and not problems:
+        problems.append(f"uses the {info.mode} mode; save it as RGB without transparency")
+    if problems or info is None:
+        raise ValidationError(f"{path}: cover art {'; '.join(problems)}")
+    return CoverInfo(path=path, format=info.format, size=info.width, suffix=SUFFIXES[info.format])
