@@ -67,6 +67,7 @@ PLAN_TOLERANCE_LU = 0.1
 PLAN_MAX_PASSES = 6
 MAX_PLAN_STEP_DB = 12.0
 MAX_MAKEUP_DB = 24.0
+FIRST_STEP_FACTOR = 1.25
 
 Block = NDArray[np.float32]
 # Called with (step name, seconds of audio done in that step, seconds in all).
@@ -1020,6 +1021,11 @@ def _plan_gain(
         if abs(target_lufs - plan.lufs) <= PLAN_TOLERANCE_LU or passes >= PLAN_MAX_PASSES:
             break
         step = _model_step(plan, target_lufs, programme.weight)
+        if passes == 1:
+            # The model holds the pinned power constant, but more gain also pins samples that
+            # were free: the loss grows faster than modelled (on the benchmark's speech the
+            # first step came out 18-31 % short), so the first, long step is lengthened.
+            step *= FIRST_STEP_FACTOR
         next_gain = min(base + MAX_MAKEUP_DB, gain_db + step)
         if abs(next_gain - gain_db) < 1e-3:
             break
