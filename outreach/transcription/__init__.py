@@ -43,6 +43,8 @@ class TranscribeOptions:
     vad: bool = True
     glossary: Sequence[str] = ()
     compute_type: str = "int8"
+    # 0 = every core this process may use (CTranslate2's own default of 4 oversubscribes 2 cores).
+    cpu_threads: int = 0
     # Whisper's long-form guards.
     compression_ratio_threshold: float = 2.4
     hallucination_silence_threshold: float | None = 2.0
