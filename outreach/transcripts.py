@@ -28,7 +28,7 @@ from outreach.db import session_scope
 from outreach.errors import NotFoundError, TranscriptionError, ValidationError
 from outreach.fsutil import atomic_write_text
 from outreach.models import Episode, Transcript
-from outreach.transcription import ProgressCallback, Segment, TranscribeOptions
+from outreach.transcription import Engine, ProgressCallback, Segment, TranscribeOptions
 from outreach.transcription.engines import ENGINES, load_engine
 from outreach.transcription.formats import EXPORT_FORMATS, render_all
 from outreach.transcription.guards import GuardReport
@@ -217,8 +217,17 @@ def plan_transcription(
     return TranscriptionPlan(slug, engine_name, resolved, options, inputs)
 
 
+def load_plan_engine(plan: TranscriptionPlan) -> Engine:
+    """Load the plan's engine and model (the slow, failure-prone step before any progress)."""
+    return load_engine(plan.engine, plan.model, plan.options)
+
+
 def run_transcription(
-    workspace: Workspace, plan: TranscriptionPlan, progress: ProgressCallback | None = None
+    workspace: Workspace,
+    plan: TranscriptionPlan,
+    progress: ProgressCallback | None = None,
+    *,
+    engine: Engine | None = None,
 ) -> TranscriptionResult:
     """Transcribe, then store the new version and its draft exports in one step.
 
@@ -226,7 +235,8 @@ def run_transcription(
     no export folder behind. The publishable exports are refreshed afterwards.
     """
     started = time.monotonic()
-    engine = load_engine(plan.engine, plan.model, plan.options)
+    if engine is None:
+        engine = load_plan_engine(plan)
     report = GuardReport()
     segments = transcribe_inputs(engine, plan.inputs, plan.options, progress, report)
     elapsed = time.monotonic() - started

@@ -59,6 +59,7 @@ def episode_transcribe(
         f"language {plan.options.language})",
         err=True,
     )
+    loaded = transcripts.load_plan_engine(plan)
     total = max(1, round(plan.audio_seconds))
     with click.progressbar(
         length=total, label=f"Transcribing {slug}", file=sys.stderr, show_eta=True
@@ -72,7 +73,7 @@ def episode_transcribe(
                 bar.update(target - shown)
                 shown = target
 
-        result = transcripts.run_transcription(workspace, plan, progress)
+        result = transcripts.run_transcription(workspace, plan, progress, engine=loaded)
     click.echo(
         f"Transcript version {result.version} of {slug}: {result.segments} segments, "
         f"{result.words} words in {result.elapsed_seconds:.1f} s "
