@@ -41,6 +41,9 @@ demo: install
 	$(OUT) content import $(DEMO)/newsletters/sample-content.yaml
 	$(OUT) subscriber import $(DEMO)/newsletters/sample-subscribers.csv --confirmed --source "demo: sample list"
 	$(OUT) subscriber list
+# Transcribe the sample episode (after the episodes work's `episode add` and `episode normalize`).
+	$(OUT) episode transcribe samtal-om-ai-i-kommunen
+	$(OUT) transcript list samtal-om-ai-i-kommunen
 	@echo
 	@echo "Demo workspace: $(DEMO)  (database: $(DEMO)/outreach.db)"
 

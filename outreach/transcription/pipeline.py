@@ -7,12 +7,21 @@ diarization. A single input keeps `speaker` None (the review step lets people na
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from outreach.transcription import Engine, ProgressCallback, Segment, TranscribeOptions
 from outreach.transcription.guards import GuardReport, apply_guards
-from outreach.transcription.probe import AudioProbe
+from outreach.transcription.probe import AudioProbe, extract
+
+# Longer inputs are transcribed in chunks of about this many seconds (memory flat with length:
+# faster-whisper's features for 240 s of audio alone take 160 MB at their peak).
+CHUNK_SECONDS = 120.0
+CHUNK_SLACK = 30.0
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ def transcribe_inputs(
                 reported = value
                 progress(value)
 
-        raw = engine.transcribe(item.probe.path, options, advance)
+        raw = _transcribe_in_chunks(engine, item.probe, options, advance)
         guarded = apply_guards(raw, options, item.probe.silences, report)
         for segment in guarded:
             merged.append(_bounded(segment, duration, item.speaker))
@@ -57,6 +66,54 @@ def transcribe_inputs(
         advance(duration, base=done - duration)
     merged.sort(key=lambda s: (s["start"], s["end"]))
     return [{**segment, "id": index} for index, segment in enumerate(merged)]
+
+
+def _transcribe_in_chunks(
+    engine: Engine, probe: AudioProbe, options: TranscribeOptions, progress: ProgressCallback
+) -> list[Segment]:
+    """Long files go to the engine in chunks cut at their quietest moments.
+
+    Whisper engines decode the whole file and compute features for all of it at once, so their
+    memory grows with length; chunks of `CHUNK_SECONDS` keep it flat. Nothing carries over a cut
+    (`condition_on_previous_text` is off anyway), and a cut sits in the quietest 0.3 s nearby.
+    """
+    cuts = probe.cut_points(CHUNK_SECONDS) if probe.duration > CHUNK_SECONDS + CHUNK_SLACK else []
+    if not cuts:
+        return engine.transcribe(probe.path, options, progress)
+    bounds = [0.0, *cuts, probe.duration]
+    segments: list[Segment] = []
+    with tempfile.TemporaryDirectory(prefix="outreach-chunks-") as folder:
+        for index, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            piece = extract(probe.path, Path(folder) / f"chunk-{index:04d}.wav", start, end - start)
+
+            def advance(seconds: float, start: float = start, end: float = end) -> None:
+                progress(min(start + seconds, end))
+
+            for segment in engine.transcribe(piece, options, advance):
+                segments.append(_shifted(segment, start))
+            piece.unlink()
+            _release_freed_memory()
+    return segments
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by the last chunk back to the system (glibc keeps it otherwise, and
+    fragmentation would let the process grow chunk by chunk)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _shifted(segment: Segment, offset: float) -> Segment:
+    words = [
+        {**w, "start": round(w["start"] + offset, 3), "end": round(w["end"] + offset, 3)}
+        for w in segment["words"]
+    ]
+    return {
+        **segment,
+        "start": round(segment["start"] + offset, 3),
+        "end": round(segment["end"] + offset, 3),
+        "words": words,  # type: ignore[typeddict-item]
+    }
 
 
 def _bounded(segment: Segment, duration: float, speaker: str | None) -> Segment:
