@@ -4,7 +4,7 @@ One `deliveries` row per (edition, subscriber), UNIQUE. The recipients are fixed
 `send` of an edition starts (confirmed subscribers in the chosen segments). Each message goes:
 
     queued → sending → sent | failed_transient | failed_permanent
-                     ↘ uncertain (the process died after claiming the row)
+                     ↘ uncertain (the process died mid-message, or the link dropped during DATA)
     queued → skipped (unsubscribed, bounced, erased or suppressed since the send started)
 
 Durability: the row is committed as `sending` before the SMTP transaction starts, and as `sent`
@@ -356,6 +356,8 @@ class DeliveryLedger:
                 "message_id": result.message_id,
                 "last_error": None,
             }
+        elif result.uncertain:
+            values = {"status": "uncertain", "last_error": result.detail[:1000]}
         else:
             code = f"{result.code} " if result.code else ""
             state = "failed_transient" if result.outcome == "transient" else "failed_permanent"
@@ -638,7 +640,7 @@ def _run(
                 dispatcher.done(job, "failed", "transport error", None)
                 raise  # the row stays `sending`, so the next run reports it as uncertain
         retry_at = None
-        if result.outcome == "transient" and job.tries < max_attempts:
+        if result.outcome == "transient" and not result.uncertain and job.tries < max_attempts:
             backoff = settings.retry_backoff_seconds * (2 ** (job.tries - 1))
             retry_at = time.monotonic() + backoff * random.uniform(0.8, 1.2)
         ledger.record(job, result, retry=retry_at is not None)
