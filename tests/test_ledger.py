@@ -213,9 +213,9 @@ def test_second_send_is_refused_while_one_runs(
 ) -> None:
     _, controller = sink
     workspace = make_workspace(tmp_path / "ws", controller.url, monkeypatch, count=1)
-    with ledger.send_lock(workspace, "other-edition"):
-        with pytest.raises(MailError, match="another 'newsletter send' is running.*other-edition"):
-            ledger.send_edition(workspace, SLUG)
+    refused = pytest.raises(MailError, match="another 'newsletter send' is running.*other-edition")
+    with ledger.send_lock(workspace, "other-edition"), refused:
+        ledger.send_edition(workspace, SLUG)
     assert ledger.send_edition(workspace, SLUG).sent_now == 1
 
 
