@@ -107,7 +107,9 @@ def timed(label: str, count: int, action: Callable[[], Any]) -> float:
         action()
         elapsed = time.perf_counter() - started
     rate = count / elapsed
-    print(f"{label:44} {count:>6} msgs in {elapsed:6.2f} s = {rate:7.0f} msg/s, peak RSS {rss.peak / 2**20:5.0f} MiB")
+    print(
+        f"{label:44} {count:>6} msgs in {elapsed:6.2f} s = {rate:7.0f} msg/s, peak RSS {rss.peak / 2**20:5.0f} MiB"
+    )
     return rate
 
 

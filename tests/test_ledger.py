@@ -141,10 +141,10 @@ def test_recheck_before_each_message_skips_unsubscribed(
 
     def factory() -> object:
         transport = open_transport(workspace)
-        original = transport.send
+        original = transport.send_bytes
 
-        def send(message: object) -> object:
-            result = original(message)  # type: ignore[arg-type]
+        def send_bytes(*args: object) -> object:
+            result = original(*args)  # type: ignore[arg-type]
             # Someone unsubscribes while the send is running: after person0 got it.
             with session_scope(workspace) as session:
                 if (
@@ -156,7 +156,7 @@ def test_recheck_before_each_message_skips_unsubscribed(
                     remove_subscriber(session, "person3@example.se", source="web")
             return result
 
-        transport.send = send  # type: ignore[method-assign]
+        transport.send_bytes = send_bytes  # type: ignore[method-assign]
         return transport
 
     report = ledger.send_edition(workspace, SLUG, transport_factory=factory)  # type: ignore[arg-type]
@@ -236,15 +236,15 @@ def _send_process(root: Path, url: str, *extra: str) -> subprocess.Popen[bytes]:
 def test_sigkill_mid_send_then_resume_nobody_twice_nobody_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler = ScriptedHandler(delay=0.02)  # a slow relay, so the kill lands mid-send
+    handler = ScriptedHandler(delay=0.05)  # a slow relay, so the kill lands mid-send
     controller = SinkController(handler)
     controller.start()
     try:
-        total = 150
+        total = 300
         workspace = make_workspace(tmp_path / "ws", controller.url, monkeypatch, count=total)
         process = _send_process(workspace.root, controller.url)
         deadline = time.monotonic() + 60
-        while len(handler.recipients()) < 40 and time.monotonic() < deadline:
+        while len(handler.recipients()) < 30 and time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()
             time.sleep(0.01)
         # A second send while the first one runs is refused (the lock).
@@ -254,7 +254,7 @@ def test_sigkill_mid_send_then_resume_nobody_twice_nobody_skipped(
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
         before_kill = Counter(handler.recipients())
-        assert 40 <= sum(before_kill.values()) < total
+        assert 30 <= sum(before_kill.values()) < total
 
         # Resume: the lock died with the process; rows it left `sending` become uncertain.
         resumed = _send_process(workspace.root, controller.url)

@@ -25,6 +25,7 @@ import datetime as dt
 import heapq
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -49,7 +50,7 @@ from outreach.compose import (
 from outreach.content import zone
 from outreach.db import get_engine, session_scope
 from outreach.errors import ConfigError, MailError, NotFoundError, OutreachError, ValidationError
-from outreach.mail.message import build_message, parse_address
+from outreach.mail.message import PreparedMessage, parse_address
 from outreach.mail.transport import SendResult, Transport, open_transport
 from outreach.models import Delivery, Edition, Subscriber, Suppression, utcnow
 from outreach.secrets import secret_key
@@ -206,6 +207,9 @@ class _Job:
     due: float
     delivery_id: int = field(compare=False)
     subscriber_id: int = field(compare=False)
+    email: str = field(default="", compare=False)
+    name: str | None = field(default=None, compare=False)
+    language: str | None = field(default=None, compare=False)
     tries: int = field(default=0, compare=False)
 
 
@@ -282,6 +286,8 @@ class DeliveryLedger:
 
     One database connection shared by the worker threads under a lock; every write is its own
     short transaction, so `sending` is durable before the SMTP transaction and `sent` right after.
+    The two per-message statements go straight to the DB-API connection: through the ORM they cost
+    more than the SMTP transaction itself.
     """
 
     def __init__(self, workspace: Workspace, edition_id: int, slug: str) -> None:
@@ -290,14 +296,59 @@ class DeliveryLedger:
         self.slug = slug
         self._engine = get_engine(workspace.database_url)
         self._conn: Connection = self._engine.connect()
+        self._raw = self._engine.raw_connection()
         self._lock = threading.Lock()
+        dialect = self._engine.dialect
+        processor = Delivery.__table__.c.updated_at.type.bind_processor(dialect)
+        self._time: Callable[[dt.datetime], Any] = processor or (lambda value: value)
+        # sqlite3 takes :name parameters; psycopg (the other supported driver) takes %(name)s.
+        self._named = dialect.name == "sqlite"
 
     def close(self) -> None:
+        self._raw.close()
         self._conn.close()
 
-    def claim(self, job: _Job, eligible: Sequence[str]) -> tuple[str, Subscriber | None]:
-        """Re-check the subscriber, then mark the row `sending` (committed). ('send', subscriber)
-        or ('skipped', None) or ('gone', None) when the row is no longer ours to send."""
+    def _write(self, sql: str, params: dict[str, Any]) -> int:
+        """One statement in its own transaction; returns the number of rows changed."""
+        if not self._named:  # pyformat (psycopg): :name → %(name)s
+            sql = re.sub(r":(\w+)", r"%(\1)s", sql)
+        with self._lock:
+            cursor = self._raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                count = int(cursor.rowcount)
+                self._raw.commit()
+            except BaseException:
+                self._raw.rollback()
+                raise
+            finally:
+                cursor.close()
+        return count
+
+    def claim(self, job: _Job, eligible: Sequence[str]) -> tuple[str, Addressee | None]:
+        """Re-check the subscriber and mark the row `sending` (committed): ('send', addressee),
+        ('skipped', None), or ('gone', None) when the row is no longer ours to send."""
+        states = ", ".join(f"'{state}'" for state in eligible if state in STATES)
+        claimed = self._write(
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = :now "
+            f"WHERE id = :id AND status IN ({states}) AND EXISTS (SELECT 1 FROM subscribers "
+            "WHERE subscribers.id = :sid AND subscribers.status = 'confirmed' "
+            "AND subscribers.email = :email) AND NOT EXISTS (SELECT 1 FROM suppressions "
+            "WHERE suppressions.email_hash = :hash)",
+            {
+                "now": self._time(utcnow()),
+                "id": job.delivery_id,
+                "sid": job.subscriber_id,
+                "email": job.email,
+                "hash": subs.email_hash(job.email) if job.email else "",
+            },
+        )
+        if claimed:
+            return "send", Addressee(job.subscriber_id, job.email, job.name, job.language)
+        return self._claim_slowly(job, eligible)
+
+    def _claim_slowly(self, job: _Job, eligible: Sequence[str]) -> tuple[str, Addressee | None]:
+        """The subscriber changed since the send started: find out how, then skip or claim."""
         with self._lock:
             conn = self._conn
             row = conn.execute(
@@ -341,47 +392,45 @@ class DeliveryLedger:
             if not result.rowcount:
                 return "gone", None
             assert row is not None and row.email is not None
-            subscriber = Subscriber(
-                id=row.id, email=row.email, name=row.name, language=row.language
-            )
-            return "send", subscriber
+            return "send", Addressee(row.id, row.email, row.name, row.language)
 
     def record(self, job: _Job, result: SendResult, retry: bool) -> None:
         """The outcome of one SMTP transaction, committed at once."""
-        now = utcnow()
+        now = self._time(utcnow())
         if result.outcome == "sent":
-            values: dict[str, Any] = {
-                "status": "sent",
-                "sent_at": now,
-                "message_id": result.message_id,
-                "last_error": None,
-            }
-        elif result.uncertain:
-            values = {"status": "uncertain", "last_error": result.detail[:1000]}
-        else:
-            code = f"{result.code} " if result.code else ""
-            state = "failed_transient" if result.outcome == "transient" else "failed_permanent"
-            values = {"status": state, "last_error": f"{code}{result.detail}"[:1000]}
-            if retry:
-                values["status"] = "failed_transient"
-        values["updated_at"] = now
-        with self._lock:
-            self._conn.execute(
-                update(Delivery).where(Delivery.id == job.delivery_id).values(**values)
+            self._write(
+                "UPDATE deliveries SET status = 'sent', sent_at = :now, updated_at = :now, "
+                "message_id = :mid, last_error = NULL WHERE id = :id",
+                {"now": now, "mid": result.message_id, "id": job.delivery_id},
             )
-            self._conn.commit()
+            return
+        if result.uncertain:
+            state = "uncertain"
+        elif result.outcome == "transient" or retry:
+            state = "failed_transient"
+        else:
+            state = "failed_permanent"
+        code = f"{result.code} " if result.code else ""
+        self._write(
+            "UPDATE deliveries SET status = :state, last_error = :error, updated_at = :now "
+            "WHERE id = :id",
+            {
+                "state": state,
+                "error": f"{code}{result.detail}"[:1000],
+                "now": now,
+                "id": job.delivery_id,
+            },
+        )
 
     def release(self, job: _Job) -> None:
         """Give a claimed row back (the transport failed before any message data was sent)."""
-        with self._lock:
-            self._conn.execute(
-                update(Delivery)
-                .where(Delivery.id == job.delivery_id, Delivery.status == "sending")
-                .values(status="queued", attempts=Delivery.attempts - 1, updated_at=utcnow())
-            )
-            self._conn.commit()
+        self._write(
+            "UPDATE deliveries SET status = 'queued', attempts = attempts - 1, updated_at = :now "
+            "WHERE id = :id AND status = 'sending'",
+            {"now": self._time(utcnow()), "id": job.delivery_id},
+        )
 
-    def bounce(self, subscriber: Subscriber, result: SendResult) -> None:
+    def bounce(self, subscriber: Addressee, result: SendResult) -> None:
         """A 5xx for the address itself: suppress it and mark the subscriber bounced."""
         with session_scope(self.workspace) as session:
             row = session.get(Subscriber, subscriber.id)
@@ -403,63 +452,77 @@ def _message_id(list_id: str, slug: str, subscriber_id: int, domain: str) -> str
     return f"<{uuid.uuid5(uuid.NAMESPACE_URL, f'{list_id}/{slug}/{subscriber_id}').hex}@{domain}>"
 
 
+@dataclass(frozen=True)
+class Addressee:
+    """What a message needs to know about its recipient."""
+
+    id: int
+    email: str
+    name: str | None
+    language: str | None
+
+
 class MessageFactory:
     """Builds one recipient's message from the edition rendered once (no MJML here)."""
 
-    def __init__(self, workspace: Workspace, edition: LoadedEdition, key: str | None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        edition: LoadedEdition,
+        key: str | None,
+        subject_prefix: str = "",
+    ) -> None:
         settings = workspace.settings.newsletter
         self.workspace = workspace
         self.edition = edition
         self.key = key
         self.sender = parse_address(settings.from_address)
-        self.reply_to = settings.reply_to or None
-        self.list_id = f"{settings.name} <{settings.list_id}>"
         self.list_key = settings.list_id
         self.mailto = (
             f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe"
             if settings.unsubscribe_mailto
             else None
         )
-        self.archive = archive_url(workspace, edition.slug)
         self.tz = zone(settings.timezone)
+        archive = archive_url(workspace, edition.slug)
+        self.prepared = {
+            language: PreparedMessage(
+                sender=self.sender,
+                subject=subject_prefix + subject,
+                reply_to=settings.reply_to or None,
+                list_id=f"{settings.name} <{settings.list_id}>",
+                one_click=True,
+                headers={"List-Archive": f"<{archive}>"},
+            )
+            for language, subject in edition.subjects.items()
+        }
+
+    def message_id(self, addressee: Addressee) -> str:
+        return _message_id(self.list_key, self.edition.slug, addressee.id, self.sender.domain)
 
     def build(
         self,
-        subscriber: Subscriber,
+        addressee: Addressee,
         *,
         unsubscribe: str | None = None,
-        subject_prefix: str = "",
         language: str | None = None,
-    ) -> Any:
-        assert subscriber.email is not None
+        message_id: str | None = None,
+    ) -> bytes:
+        """The wire bytes of the edition for one recipient."""
         if unsubscribe is None:
             assert self.key is not None
-            unsubscribe = unsubscribe_url(
-                self.workspace, subs.unsubscribe_token(self.key, subscriber)
-            )
-        lang = self.edition.language_for(language or subscriber.language)
-        recipient = Recipient(subscriber.name, subscriber.email, unsubscribe)
-        uris = [unsubscribe] + ([self.mailto] if self.mailto else [])
-        to = (
-            f"{subscriber.name} <{subscriber.email}>"
-            if subscriber.name and not any(c in subscriber.name for c in '<>",;@')
-            else subscriber.email
-        )
-        return build_message(
-            sender=self.sender,
-            to=to,
-            subject=subject_prefix + self.edition.subjects.get(lang, self.edition.subjects["sv"]),
+            token = subs.unsubscribe_token_for(self.key, addressee.id, addressee.email)
+            unsubscribe = unsubscribe_url(self.workspace, token)
+        lang = self.edition.language_for(language or addressee.language)
+        recipient = Recipient(addressee.name, addressee.email, unsubscribe)
+        return self.prepared[lang].render(
+            to_name=addressee.name,
+            to_address=addressee.email,
             text=personalize(self.edition.text[lang], recipient, lang, is_html=False),
             html=personalize(self.edition.html[lang], recipient, lang, is_html=True),
-            reply_to=self.reply_to,
-            list_id=self.list_id,
-            list_unsubscribe=uris,
-            one_click=True,
-            message_id=_message_id(
-                self.list_key, self.edition.slug, subscriber.id or 0, self.sender.domain
-            ),
+            list_unsubscribe=[unsubscribe] + ([self.mailto] if self.mailto else []),
+            message_id=message_id or self.message_id(addressee),
             date=dt.datetime.now(self.tz),
-            headers={"List-Archive": f"<{self.archive}>"},
         )
 
 
@@ -526,9 +589,16 @@ def prepare_send(
         if options.resend_uncertain:
             eligible.append("uncertain")
         jobs = [
-            _Job(0.0, delivery_id, subscriber_id)
-            for delivery_id, subscriber_id in session.execute(
-                select(Delivery.id, Delivery.subscriber_id)
+            _Job(0.0, delivery_id, subscriber_id, email or "", name, language)
+            for delivery_id, subscriber_id, email, name, language in session.execute(
+                select(
+                    Delivery.id,
+                    Delivery.subscriber_id,
+                    Subscriber.email,
+                    Subscriber.name,
+                    Subscriber.language,
+                )
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
                 .where(Delivery.edition_id == row.id, Delivery.status.in_(eligible))
                 .order_by(Delivery.id)
             )
@@ -624,12 +694,17 @@ def _run(
         assert subscriber is not None
         job.tries += 1
         try:
-            message = messages.build(subscriber)
+            data = messages.build(subscriber)
         except (MailError, ValidationError) as exc:
             result = SendResult("permanent", None, f"cannot build the message: {exc}")
         else:
             try:
-                result = transport.send(message)
+                result = transport.send_bytes(
+                    messages.sender.addr_spec,
+                    [subscriber.email],
+                    data,
+                    messages.message_id(subscriber),
+                )
             except OutreachError:
                 # Login, TLS or outbox problem, raised before any message data left: nothing was
                 # sent, so the row goes back to the queue for the next run.
@@ -710,19 +785,21 @@ def send_test(
         edition = load_edition(session, workspace, slug)
     from outreach.compose import SAMPLE_RECIPIENT
 
-    factory = MessageFactory(workspace, edition, None)
+    factory = MessageFactory(workspace, edition, None, subject_prefix="[TEST] ")
     sample_link = unsubscribe_url(workspace, "TEST-exempel")
     results = []
     with open_transport(workspace) as transport:
         for address in normalized:
-            subscriber = Subscriber(id=0, email=address, name=SAMPLE_RECIPIENT["name"])
-            message = factory.build(
-                subscriber,
+            message_id = f"<test.{uuid.uuid4().hex}@{factory.sender.domain}>"
+            data = factory.build(
+                Addressee(0, address, SAMPLE_RECIPIENT["name"], language or "sv"),
                 unsubscribe=sample_link,
-                subject_prefix="[TEST] ",
-                language=language or "sv",
+                message_id=message_id,
             )
-            del message["Message-ID"]
-            message["Message-ID"] = f"<test.{uuid.uuid4().hex}@{factory.sender.domain}>"
-            results.append((address, transport.send(message)))
+            results.append(
+                (
+                    address,
+                    transport.send_bytes(factory.sender.addr_spec, [address], data, message_id),
+                )
+            )
     return results
