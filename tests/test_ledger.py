@@ -280,3 +280,44 @@ def test_sigkill_mid_send_then_resume_nobody_twice_nobody_skipped(
         assert {a for a, n in got.items() if n > 1} <= uncertain
     finally:
         controller.stop()
+
+
+def test_rate_limit_across_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: tuple[ScriptedHandler, SinkController]
+) -> None:
+    handler, controller = sink
+    workspace = make_workspace(
+        tmp_path / "ws", controller.url, monkeypatch, count=10, rate_per_second="40"
+    )
+    started = time.monotonic()
+    report = ledger.send_edition(workspace, SLUG)
+    assert report.counts["sent"] == 10
+    assert time.monotonic() - started >= 9 / 40 * 0.95  # 10 messages, 40 per second at most
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = ScriptedHandler(delay=0.05)
+    controller = SinkController(handler)
+    controller.start()
+    try:
+        total = 120
+        workspace = make_workspace(tmp_path / "ws", controller.url, monkeypatch, count=total)
+        process = _send_process(workspace.root, controller.url)
+        deadline = time.monotonic() + 60
+        while len(handler.recipients()) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 130 and b"run the same command to resume" in err
+        # In-flight messages finished and were recorded: nothing is left uncertain.
+        assert set(states(workspace).values()) <= {"sent", "queued"}
+        assert len(handler.recipients()) == list(states(workspace).values()).count("sent")
+        resumed = _send_process(workspace.root, controller.url)
+        resumed.communicate(timeout=120)
+        assert resumed.returncode == 0
+        assert Counter(handler.recipients()) == Counter(
+            f"person{i}@example.se" for i in range(total)
+        )
+    finally:
+        controller.stop()
