@@ -750,3 +750,20 @@ def write_previews(workspace: Workspace, slug: str) -> list[Path]:
             previews.append(target)
     others = [directory / n for n in ("email.mjml", "email.html", "email.txt", "index.html")]
     return previews + [p for p in others if p.is_file()]
+
+
+def copy_default_templates(workspace: Workspace, *, overwrite: bool = False) -> list[Path]:
+    """Copy the shipped templates into the workspace's templates/ to edit them; returns the copies.
+
+    Existing files are kept unless `overwrite`.
+    """
+    written = []
+    for source in sorted(PACKAGE_TEMPLATES.glob("*.j2")):
+        target = workspace.templates_dir / source.name
+        if target.exists() and not overwrite:
+            continue
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(source.read_bytes())
+            tmp.chmod(0o644)
+        written.append(target)
+    return written

@@ -241,3 +241,17 @@ def test_template_syntax_error_names_file_and_line(sample: Workspace) -> None:
         pytest.raises(ComposeError, match="layout.mjml.j2, line 2"),
     ):
         compose.compose_edition(session, sample, SLUG)
+
+
+def test_templates_command_copies_defaults_for_editing(sample: Workspace, run: Runner) -> None:
+    output = run("newsletter", "templates").output
+    assert "Copied templates/newsletter.sv.mjml.j2" in output
+    path = sample.templates_dir / "layout.mjml.j2"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("{{ t.events }}", "Träffa oss"), encoding="utf-8"
+    )
+    assert "already has every template" in run("newsletter", "templates").output
+    run("newsletter", "compose", SLUG)
+    assert "Träffa oss" in (sample.newsletters_dir / SLUG / "email.html").read_text(
+        encoding="utf-8"
+    )

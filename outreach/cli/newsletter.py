@@ -255,4 +255,23 @@ def newsletter_status(workspace: Workspace, edition: str) -> None:
         click.echo(f"  {count:>5} × {error}")
 
 
+@newsletter_group.command("templates")
+@click.option("--force", is_flag=True, help="Overwrite templates already in templates/.")
+@pass_workspace
+def newsletter_templates(workspace: Workspace, force: bool) -> None:
+    """Copy the default newsletter templates into templates/ to edit them.
+
+    The workspace's copies override the defaults shipped with outreach; delete a copy to go back.
+
+    \b
+    Example:
+        outreach newsletter templates
+    """
+    copied = compose.copy_default_templates(workspace, overwrite=force)
+    for path in copied:
+        click.echo(f"Copied {_relative(workspace, path)}")
+    if not copied:
+        click.echo("templates/ already has every template (use --force to overwrite)")
+
+
 COMMANDS = [newsletter_group]
