@@ -321,3 +321,18 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path: Path, monkeypatch: pytest.M
         )
     finally:
         controller.stop()
+
+
+def test_internationalised_addresses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: tuple[ScriptedHandler, SinkController]
+) -> None:
+    handler, controller = sink
+    workspace = make_workspace(tmp_path / "ws", controller.url, monkeypatch, count=1)
+    with session_scope(workspace) as session:
+        add_subscriber(session, "asa@exempel-ö.se", name="Åsa Öberg", confirmed=True)
+        add_subscriber(session, "lång@exempel.se", confirmed=True)
+    report = ledger.send_edition(workspace, SLUG)
+    assert sorted(handler.recipients()) == ["asa@xn--exempel--u4a.se", "person0@example.se"]
+    result = states(workspace)
+    assert result["lång@exempel.se"] == "failed_permanent"  # SMTPUTF8 is not supported
+    assert report.counts.balanced and report.counts["sent"] == 2

@@ -15,7 +15,7 @@ ever sent twice by a resume, and nobody is dropped without a row saying so. The 
 derived from (list, edition, subscriber), so a re-sent uncertain message carries the same id and
 mail clients that already have it can collapse the copy.
 
-Only one send runs per workspace at a time: `SendLock` is an OS file lock (filelock → flock), which
+Only one send runs per workspace at a time: `send_lock` is an OS file lock (filelock → flock), which
 the kernel releases when the process dies, so a crash never leaves a stale lock behind.
 """
 
@@ -50,7 +50,7 @@ from outreach.compose import (
 from outreach.content import zone
 from outreach.db import get_engine, session_scope
 from outreach.errors import ConfigError, MailError, NotFoundError, OutreachError, ValidationError
-from outreach.mail.message import PreparedMessage, parse_address
+from outreach.mail.message import PreparedMessage, ascii_address, parse_address
 from outreach.mail.transport import SendResult, Transport, open_transport
 from outreach.models import Delivery, Edition, Subscriber, Suppression, utcnow
 from outreach.secrets import secret_key
@@ -701,7 +701,7 @@ def _run(
             try:
                 result = transport.send_bytes(
                     messages.sender.addr_spec,
-                    [subscriber.email],
+                    [ascii_address(subscriber.email)],
                     data,
                     messages.message_id(subscriber),
                 )
@@ -799,7 +799,9 @@ def send_test(
             results.append(
                 (
                     address,
-                    transport.send_bytes(factory.sender.addr_spec, [address], data, message_id),
+                    transport.send_bytes(
+                        factory.sender.addr_spec, [ascii_address(address)], data, message_id
+                    ),
                 )
             )
     return results
