@@ -44,6 +44,7 @@ demo: install
 	$(OUT) newsletter compose 2023-04-26
 	OUTREACH_SECRET_KEY=$(DEMO_KEY) $(OUT) newsletter send 2023-04-26
 	$(OUT) newsletter status 2023-04-26
+	$(OUT) feed build
 	@echo
 	@echo "Demo workspace: $(DEMO)  (database: $(DEMO)/outreach.db)"
 	@echo "The edition: $(DEMO)/newsletters/2023-04-26/ (email.html, email.txt, index.html)"

@@ -26,6 +26,7 @@ COMMAND_GROUPS = [
     "outreach.cli.serve",
     "outreach.cli.episode",
     "outreach.cli.newsletter",
+    "outreach.cli.feed",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
