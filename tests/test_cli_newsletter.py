@@ -178,3 +178,36 @@ def test_errors_are_one_line(
     result = run("newsletter", "send", SLUG, expect=1)
     assert "OUTREACH_SECRET_KEY" in result.stderr and "Traceback" not in result.output
     assert _deliveries(workspace) == 0  # refused before anything was queued
+
+
+def test_one_click_from_a_sent_message_and_the_archive_page(
+    composed: Workspace, run: Runner
+) -> None:
+    from outreach.web import create_app
+
+    run("newsletter", "send", SLUG)
+    outbox = composed.root / "newsletters" / "outbox"
+    messages = [
+        message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in sorted(outbox.glob("*.eml"))
+    ]
+    anna = next(m for m in messages if "anna.berg@example.se" in str(m["To"]))
+    link = re.findall(r"<([^>]+)>", anna["List-Unsubscribe"])[0]
+    path = "/" + link.split("/", 3)[3]
+    client = create_app(composed).test_client(use_cookies=False)
+    # What Gmail's one-click does (RFC 8058): a bare POST, no cookie, no CSRF token.
+    response = client.post(
+        path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200
+    # The archive shows the sent edition's web page, without anyone's links.
+    listing = client.get("/nyhetsbrev/").get_data(as_text=True)
+    assert "/nyhetsbrev/2023-04-26/" in listing
+    page = client.get("/nyhetsbrev/2023-04-26/").get_data(as_text=True)
+    assert "Kraftsamlingen: två utlysningar" in page and "/u/" not in page
+    # The next edition does not go to Anna.
+    run("newsletter", "compose", "2023-05-10")
+    before = len(list(outbox.glob("*.eml")))
+    result = run("newsletter", "send", "2023-05-10")
+    assert "recipients 5 = sent 5" in result.output
+    assert len(list(outbox.glob("*.eml"))) == before + 5
