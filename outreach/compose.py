@@ -437,7 +437,7 @@ class Recipient:
     unsubscribe_url: str
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=256)
 def _pieces(template: str) -> tuple[str, ...]:
     """A rendered edition split at its placeholders (odd items are field names), once per text."""
     return tuple(PLACEHOLDER.split(template))

@@ -99,3 +99,27 @@ def test_internationalised_addresses() -> None:
     assert parsed["To"].addresses[0].addr_spec == "asa@xn--exempel--u4a.se"
     with pytest.raises(MailError, match="SMTPUTF8"):
         prepared.render(to_address="lång@exempel.se", **args)  # type: ignore[arg-type]
+
+
+def test_quoted_printable_template_equals_encoding_the_whole_body() -> None:
+    import re
+
+    from outreach.mail.message import QuotedPrintableTemplate, quoted_printable
+
+    body = (
+        "<html><head><style>a { color: #0b5cad; }</style></head>\n"
+        + "<p>Lång rad med = och åäö "
+        + "x" * 300
+        + "</p>\n"
+        + "@@greeting@@  \n"
+        + "<p>mer text  </p>\n\n"
+        + '<a href="@@unsubscribe_url@@">Avregistrera</a>'
+    )
+    values = {"greeting": "Hej Åsa!", "unsubscribe_url": "https://example.org/u/" + "t" * 90}
+    pattern = re.compile(r"@@(\w+)@@")
+
+    def fill(text: str) -> str:
+        return pattern.sub(lambda m: values[m.group(1)], text)
+
+    template = QuotedPrintableTemplate(body, pattern)
+    assert template.encode(fill) == quoted_printable(fill(body))

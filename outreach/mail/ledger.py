@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection
 
 from outreach import subscribers as subs
 from outreach.compose import (
+    PLACEHOLDER,
     LoadedEdition,
     Recipient,
     archive_url,
@@ -50,7 +51,12 @@ from outreach.compose import (
 from outreach.content import zone
 from outreach.db import get_engine, session_scope
 from outreach.errors import ConfigError, MailError, NotFoundError, OutreachError, ValidationError
-from outreach.mail.message import PreparedMessage, ascii_address, parse_address
+from outreach.mail.message import (
+    PreparedMessage,
+    QuotedPrintableTemplate,
+    ascii_address,
+    parse_address,
+)
 from outreach.mail.transport import SendResult, Transport, open_transport
 from outreach.models import Delivery, Edition, Subscriber, Suppression, utcnow
 from outreach.secrets import secret_key
@@ -496,6 +502,14 @@ class MessageFactory:
             )
             for language, subject in edition.subjects.items()
         }
+        # Most of each body is the same for everyone: encoded once (see QuotedPrintableTemplate).
+        self.bodies = {
+            language: (
+                QuotedPrintableTemplate(edition.text[language], PLACEHOLDER),
+                QuotedPrintableTemplate(edition.html[language], PLACEHOLDER),
+            )
+            for language in edition.subjects
+        }
 
     def message_id(self, addressee: Addressee) -> str:
         return _message_id(self.list_key, self.edition.slug, addressee.id, self.sender.domain)
@@ -515,11 +529,12 @@ class MessageFactory:
             unsubscribe = unsubscribe_url(self.workspace, token)
         lang = self.edition.language_for(language or addressee.language)
         recipient = Recipient(addressee.name, addressee.email, unsubscribe)
+        text_body, html_body = self.bodies[lang]
         return self.prepared[lang].render(
             to_name=addressee.name,
             to_address=addressee.email,
-            text=personalize(self.edition.text[lang], recipient, lang, is_html=False),
-            html=personalize(self.edition.html[lang], recipient, lang, is_html=True),
+            text=text_body.encode(lambda line: personalize(line, recipient, lang, is_html=False)),
+            html=html_body.encode(lambda line: personalize(line, recipient, lang, is_html=True)),
             list_unsubscribe=[unsubscribe] + ([self.mailto] if self.mailto else []),
             message_id=message_id or self.message_id(addressee),
             date=dt.datetime.now(self.tz),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import io
+import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -168,6 +169,46 @@ def message_bytes(message: EmailMessage) -> bytes:
     return buffer.getvalue()
 
 
+def quoted_printable(content: str) -> bytes:
+    """UTF-8 quoted-printable with CRLF line ends, ending in a line break."""
+    normalised = content.replace("\r\n", "\n").replace("\r", "\n")
+    if not normalised.endswith("\n"):
+        normalised += "\n"
+    return binascii.b2a_qp(normalised.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
+class QuotedPrintableTemplate:
+    """A body whose lines mostly never change: those are encoded once, the rest per message.
+
+    Quoted-printable encodes each line on its own, so the encoded lines of a template without
+    placeholders can be reused; only lines matching `varying` are filled and encoded per message.
+    """
+
+    def __init__(self, template: str, varying: re.Pattern[str]) -> None:
+        normalised = template.replace("\r\n", "\n").replace("\r", "\n")
+        if not normalised.endswith("\n"):
+            normalised += "\n"
+        self._parts: list[bytes | str] = []
+        fixed: list[str] = []
+        for line in normalised.splitlines(keepends=True):
+            if varying.search(line):
+                if fixed:
+                    self._parts.append(quoted_printable("".join(fixed)))
+                    fixed = []
+                self._parts.append(line)
+            else:
+                fixed.append(line)
+        if fixed:
+            self._parts.append(quoted_printable("".join(fixed)))
+
+    def encode(self, fill: Callable[[str], str]) -> bytes:
+        """The encoded body with `fill` applied to each varying line."""
+        return b"".join(
+            part if isinstance(part, bytes) else quoted_printable(fill(part))
+            for part in self._parts
+        )
+
+
 def ascii_address(address: str) -> str:
     """An address as it can travel without SMTPUTF8: the domain in IDNA (punycode).
 
@@ -238,13 +279,17 @@ class PreparedMessage:
         *,
         to_name: str | None,
         to_address: str,
-        text: str,
-        html: str,
+        text: str | bytes,
+        html: str | bytes,
         list_unsubscribe: Sequence[str],
         message_id: str,
         date: dt.datetime,
     ) -> bytes:
-        """The wire bytes of one recipient's message (CRLF line ends)."""
+        """The wire bytes of one recipient's message (CRLF line ends).
+
+        `text` and `html` are the bodies, or as bytes already encoded by `quoted_printable` (or a
+        `QuotedPrintableTemplate`).
+        """
         to_address = ascii_address(to_address)
         if to_name and any(c in to_name for c in "\r\n"):
             to_name = " ".join(to_name.split())
@@ -262,10 +307,7 @@ class PreparedMessage:
         ).encode("ascii")
         parts = [self._fixed, head]
         for index, (subtype, content) in enumerate((("plain", text), ("html", html))):
-            normalised = content.replace("\r\n", "\n").replace("\r", "\n")
-            if not normalised.endswith("\n"):
-                normalised += "\n"
-            encoded = binascii.b2a_qp(normalised.encode("utf-8"), istext=True)
+            encoded = content if isinstance(content, bytes) else quoted_printable(content)
             # The CRLF before a boundary belongs to the boundary (RFC 2046), not to the body.
             parts.append(
                 (
@@ -275,6 +317,6 @@ class PreparedMessage:
                     + "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
                 ).encode("ascii")
             )
-            parts.append(encoded.replace(b"\n", b"\r\n"))
+            parts.append(encoded)
         parts.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
         return b"".join(parts)
