@@ -619,6 +619,11 @@ def write_edition(composed: ComposedEdition) -> list[Path]:
     return composed.files
 
 
+def today(workspace: Workspace) -> dt.date:
+    """Today in the newsletter's time zone (the default edition date)."""
+    return dt.datetime.now(zone(workspace.settings.newsletter.timezone)).date()
+
+
 def compose_edition(
     session: Session,
     workspace: Workspace,
@@ -633,9 +638,7 @@ def compose_edition(
     has started sending is frozen: composing it again is refused.
     """
     if slug is None:
-        edition_date = (
-            edition_date or dt.datetime.now(zone(workspace.settings.newsletter.timezone)).date()
-        )
+        edition_date = edition_date or today(workspace)
         slug = edition_date.isoformat()
     validate_slug(slug)
     row = session.scalar(select(Edition).where(Edition.slug == slug))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import sys
 import webbrowser
@@ -104,7 +103,7 @@ def newsletter_preview(
     Example:
         outreach newsletter preview 2023-04-26 --open
     """
-    slug = edition or (date.date() if date else dt.date.today()).isoformat()
+    slug = edition or (date.date() if date else compose.today(workspace)).isoformat()
     with session_scope(workspace) as session:
         frozen = compose.is_frozen(session, slug)
     if not frozen:
