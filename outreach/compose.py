@@ -403,6 +403,17 @@ def mjml_to_html(source: str, where: str) -> str:
     return rendered
 
 
+def as_web_page(rendered: str) -> str:
+    """The archive page: the e-mail HTML inside a <main> landmark (screen readers find it)."""
+    body = re.search(r"<body[^>]*>", rendered)
+    if body is None or "</body>" not in rendered:
+        return rendered
+    end = rendered.rindex("</body>")
+    return (
+        rendered[: body.end()] + "<main>" + rendered[body.end() : end] + "</main>" + rendered[end:]
+    )
+
+
 @dataclass(frozen=True)
 class RenderedLanguage:
     """One language of an edition, rendered once, with placeholders for the recipient."""
@@ -564,8 +575,10 @@ def render_edition(
         languages[language] = RenderedLanguage(language, title, source, rendered_html, text)
         if language == DEFAULT_LANGUAGE:
             archive_context = _context(workspace, content, intro, language, title, archive=True)
-            archive_html = mjml_to_html(
-                _render(mjml_env, mjml_name, archive_context), f"{mjml_name} (archive)"
+            archive_html = as_web_page(
+                mjml_to_html(
+                    _render(mjml_env, mjml_name, archive_context), f"{mjml_name} (archive)"
+                )
             )
             if PLACEHOLDER.search(archive_html):
                 raise ComposeError(

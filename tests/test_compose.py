@@ -255,3 +255,21 @@ def test_templates_command_copies_defaults_for_editing(sample: Workspace, run: R
     assert "Träffa oss" in (sample.newsletters_dir / SLUG / "email.html").read_text(
         encoding="utf-8"
     )
+
+
+@pytest.mark.slow
+def test_archive_page_and_email_pass_axe(sample: Workspace, run: Runner) -> None:
+    from .helpers.browser import axe_violations, browser_page
+
+    run("newsletter", "compose", SLUG)
+    folder = sample.newsletters_dir / SLUG
+    with browser_page() as page:
+        page.goto((folder / "index.html").as_uri())
+        assert axe_violations(page) == []
+        assert page.locator("main h1").inner_text() == sample.settings.newsletter.name
+        page.goto((folder / "email.html").as_uri())
+        # An e-mail has no page landmarks to give; everything else must pass.
+        remaining = [
+            v for v in axe_violations(page) if v["id"] not in ("landmark-one-main", "region")
+        ]
+        assert remaining == []
