@@ -63,9 +63,9 @@ RUNS = [
 
 
 def _ffmpeg() -> str:
-    from outreach.transcription.probe import ffmpeg_executable
+    from outreach.audio import ffmpeg_exe
 
-    return ffmpeg_executable()
+    return ffmpeg_exe()
 
 
 def _sentence_pcm(index: int, text: str) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import json
 import os
 import shutil
 import tempfile
@@ -25,12 +26,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from outreach.db import session_scope
+from outreach.episodes import get_episode
 from outreach.errors import NotFoundError, TranscriptionError, ValidationError
 from outreach.fsutil import atomic_write_text
 from outreach.models import Episode, Transcript
 from outreach.transcription import Engine, ProgressCallback, Segment, TranscribeOptions
 from outreach.transcription.engines import ENGINES, load_engine
-from outreach.transcription.formats import EXPORT_FORMATS, render_all
+from outreach.transcription.formats import EXPORT_FORMATS, FORMATS_REVISION, render_all
 from outreach.transcription.guards import GuardReport
 from outreach.transcription.models import (
     ResolvedModel,
@@ -121,6 +123,15 @@ def publishable_version(
     return session.scalar(query.order_by(Transcript.version.desc()).limit(1))
 
 
+def episodes_with_publishable_version(session: Session, *, review_enabled: bool) -> set[int]:
+    """Ids of the episodes `publishable_version` would find a version for, in one query
+    (the feed asks this for every published episode)."""
+    query = select(Transcript.episode_id).distinct()
+    if review_enabled:
+        query = query.where(Transcript.accepted_at.is_not(None))
+    return set(session.scalars(query))
+
+
 # Running a transcription ------------------------------------------------------------------------
 
 
@@ -154,13 +165,6 @@ class TranscriptionResult:
     @property
     def real_time_factor(self) -> float:
         return self.elapsed_seconds / self.audio_seconds if self.audio_seconds else 0.0
-
-
-def find_episode(session: Session, slug: str) -> Episode:
-    episode = session.scalar(select(Episode).where(Episode.slug == slug))
-    if episode is None:
-        raise NotFoundError(f"no episode {slug!r}; see 'outreach episode list'")
-    return episode
 
 
 def episode_audio_inputs(workspace: Workspace, episode: Episode) -> list[tuple[Path, str | None]]:
@@ -201,7 +205,7 @@ def plan_transcription(
     if beam_size is not None and beam_size < 1:
         raise ValidationError(f"beam size must be at least 1, got {beam_size}")
     with session_scope(workspace) as session:
-        episode = find_episode(session, slug)
+        episode = get_episode(session, slug)
         files = episode_audio_inputs(workspace, episode)
         episode_language = episode.language
     options = TranscribeOptions(
@@ -244,7 +248,7 @@ def run_transcription(
     digest = model_hash(weights, model_cache_dir(workspace))
     settings = _run_settings(workspace, plan, report, elapsed)
     with session_scope(workspace) as session:
-        episode = find_episode(session, plan.slug)
+        episode = get_episode(session, plan.slug)
         transcript = create_version(
             session,
             episode,
@@ -320,6 +324,10 @@ def _relative(workspace: Workspace, path: Path) -> str:
 # Exports ----------------------------------------------------------------------------------------
 
 
+# In the (unserved) draft folder: which version the public exports were made from.
+PUBLISHED_NOTE = "published.json"
+
+
 def episode_dir(workspace: Workspace, episode: Episode) -> Path:
     return workspace.episodes_dir / episode.slug
 
@@ -365,17 +373,35 @@ def publish_exports(workspace: Workspace, session: Session, episode: Episode) ->
 
     The publishable version is the accepted one, or the latest with `[review] enabled = false`.
     When there is none, stale public exports are removed so nothing unreviewed stays online.
-    Returns the files written (empty when there is nothing to publish).
+    Cheap when nothing changed (`feed build` calls it for every episode with a transcript): a
+    note in the draft folder records what the public files were made from.
+    Returns the public files (empty when there is nothing to publish).
     """
     transcript = publishable_version(
         session, episode, review_enabled=workspace.settings.review.enabled
     )
     paths = published_paths(workspace, episode)
+    note = episode_dir(workspace, episode) / "transcripts" / PUBLISHED_NOTE
     if transcript is None:
         for path in paths.values():
             path.unlink(missing_ok=True)
+        note.unlink(missing_ok=True)
         return []
+    made_from = {
+        "transcript": transcript.id,
+        "version": transcript.version,
+        "title": episode.title,
+        "language": episode.language,
+        "formats": FORMATS_REVISION,
+    }
+    try:
+        current = json.loads(note.read_text(encoding="utf-8")) == made_from
+    except (OSError, ValueError):
+        current = False
+    if current and all(path.is_file() for path in paths.values()):
+        return list(paths.values())
     rendered = render_version(episode, transcript)
     for fmt, path in paths.items():
         atomic_write_text(path, rendered[fmt])
+    atomic_write_text(note, json.dumps(made_from, ensure_ascii=False) + "\n")
     return list(paths.values())

@@ -19,7 +19,7 @@ import webvtt
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from outreach import transcripts
+from outreach import episodes, transcripts
 from outreach.cli import cli
 from outreach.db import session_scope
 from outreach.models import Episode, Transcript
@@ -76,7 +76,7 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 def segments_of(workspace: Workspace, slug: str, version: int | None = None) -> list[Any]:
     with session_scope(workspace) as session:
-        episode = transcripts.find_episode(session, slug)
+        episode = episodes.get_episode(session, slug)
         return list(transcripts.get_version(session, episode, version).segments)
 
 
@@ -238,10 +238,18 @@ def test_versions_append_and_publish_follows_review(
     assert "public exports removed" in run("transcript", "publish", "pod").output
     assert not list(public.parent.glob("pod.*"))
     with session_scope(workspace) as session:
-        episode = transcripts.find_episode(session, "pod")
+        episode = episodes.get_episode(session, "pod")
         transcripts.accept_version(session, transcripts.get_version(session, episode, 1))
     assert "Published 5 files" in run("transcript", "publish", "pod").output
     assert public.read_text() == first
+    # Publishing again with nothing changed rewrites nothing; a new title does.
+    written = public.stat().st_mtime_ns
+    run("transcript", "publish", "pod")
+    assert public.stat().st_mtime_ns == written
+    with session_scope(workspace) as session:
+        episodes.get_episode(session, "pod").title = "Nytt namn"
+    run("transcript", "publish", "pod")
+    assert "Nytt namn" in (public.parent / "pod.html").read_text()
     assert "accepted, publishable" in run("transcript", "list", "pod").output
 
 

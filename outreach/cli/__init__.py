@@ -26,6 +26,8 @@ COMMAND_GROUPS = [
     "outreach.cli.serve",
     "outreach.cli.episode",
     "outreach.cli.transcript",
+    "outreach.cli.newsletter",
+    "outreach.cli.feed",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

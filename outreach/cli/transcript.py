@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from outreach import transcripts
+from outreach import episodes, transcripts
 from outreach.cli import pass_workspace
 from outreach.db import session_scope
 from outreach.fsutil import atomic_write_text
@@ -111,7 +111,7 @@ def transcript_list(workspace: Workspace, slug: str) -> None:
         outreach transcript list samtal-om-ai-i-kommunen
     """
     with session_scope(workspace) as session:
-        episode = transcripts.find_episode(session, slug)
+        episode = episodes.get_episode(session, slug)
         versions = transcripts.list_versions(session, episode)
         publishable = transcripts.publishable_version(
             session, episode, review_enabled=workspace.settings.review.enabled
@@ -154,7 +154,7 @@ def transcript_show(workspace: Workspace, slug: str, version: int | None) -> Non
         outreach transcript show samtal-om-ai-i-kommunen --version 2
     """
     with session_scope(workspace) as session:
-        episode = transcripts.find_episode(session, slug)
+        episode = episodes.get_episode(session, slug)
         transcript = transcripts.get_version(session, episode, version)
         click.echo(
             f"# {episode.title}: transcript version {transcript.version} ({_origin(transcript)})"
@@ -194,7 +194,7 @@ def transcript_export(
         outreach transcript export samtal-om-ai-i-kommunen --version 1 -o export/
     """
     with session_scope(workspace) as session:
-        episode = transcripts.find_episode(session, slug)
+        episode = episodes.get_episode(session, slug)
         transcript = transcripts.get_version(session, episode, version)
         if fmt == "all" and output is None:
             folder = transcripts.write_draft_exports(workspace, episode, transcript)
@@ -231,7 +231,7 @@ def transcript_publish(workspace: Workspace, slug: str) -> None:
         outreach transcript publish samtal-om-ai-i-kommunen
     """
     with session_scope(workspace) as session:
-        episode = transcripts.find_episode(session, slug)
+        episode = episodes.get_episode(session, slug)
         written = transcripts.publish_exports(workspace, session, episode)
     if written:
         click.echo(f"Published {len(written)} files to {_shown(workspace, written[0].parent)}/")

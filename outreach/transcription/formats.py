@@ -19,6 +19,8 @@ from typing import Any
 from outreach.transcription import Segment, Word
 
 EXPORT_FORMATS = ("vtt", "srt", "json", "txt", "html")
+# Bump when any writer's output changes, so published exports are rewritten.
+FORMATS_REVISION = 1
 VTT_LINE_CHARS = 65
 SRT_LINE_CHARS = 32
 CUE_LINES = 2

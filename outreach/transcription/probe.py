@@ -9,7 +9,6 @@ file to a WAV for an engine.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from outreach.audio import ffmpeg_exe
 from outreach.errors import TranscriptionError
 
 SAMPLE_RATE = 16_000
@@ -66,22 +66,8 @@ class AudioProbe:
         return cuts
 
 
-def ffmpeg_executable() -> str:
-    """ffmpeg on PATH, else the static build that ships with imageio-ffmpeg."""
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
-    try:
-        import imageio_ffmpeg
-    except ImportError:  # pragma: no cover - imageio-ffmpeg is a base dependency
-        raise TranscriptionError(
-            "ffmpeg is not installed; install it (apt-get install ffmpeg) or pip install imageio-ffmpeg"
-        ) from None
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
 def _decoder(path: Path, *, start: float = 0.0, length: float | None = None) -> list[str]:
-    command = [ffmpeg_executable(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error"]
     if start > 0:
         command += ["-ss", f"{start:.3f}"]
     command += ["-i", str(path)]

@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from outreach.audio import ffmpeg_exe
 from outreach.db import session_scope
 from outreach.models import Episode, Track
-from outreach.transcription.probe import ffmpeg_executable
 from outreach.workspace import Workspace
 
 
@@ -61,7 +61,7 @@ def make_audio(
         filters.append(f"adelay={int(lead * 1000)}:all=1")
     if tail:
         filters.append(f"apad=pad_dur={tail}")
-    command = [ffmpeg_executable(), "-hide_banner", "-loglevel", "error", "-y"]
+    command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     if loops > 1:
         command += ["-stream_loop", str(loops - 1)]
     command += ["-i", str(source)]
