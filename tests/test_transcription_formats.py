@@ -228,3 +228,20 @@ def test_srt_and_vtt_of_nothing_are_valid() -> None:
     assert webvtt.from_buffer(io.StringIO(formats.to_vtt([]))).captions == []
     assert list(srt.parse(formats.to_srt([]))) == []
     jsonschema.validate(json.loads(formats.to_podcast_json([])), PODCAST_JSON_SCHEMA)
+
+
+def test_overlapping_speakers_are_named_in_the_order_cues_are_shown() -> None:
+    anna = segment(0, 0.0, "Vi började i fjol med ett litet projekt och sedan växte det", "Anna")
+    for word in anna["words"][6:]:
+        word["start"] += 4.0
+        word["end"] += 4.0
+    anna["end"] = anna["words"][-1]["end"]
+    bo = segment(1, 3.0, "Jaha, berätta mer", "Bo")  # Bo speaks inside Anna's segment
+    cues = formats.build_cues([anna, bo], line_chars=32, max_lines=2, name_prefix=True)
+    shown = [" ".join(c.lines) for c in cues]
+    assert shown == [
+        "Anna: Vi började i fjol med ett",
+        "Bo: Jaha, berätta mer",
+        "Anna: litet projekt och sedan växte det",
+    ]
+    assert [c.start for c in cues] == sorted(c.start for c in cues)

@@ -97,32 +97,51 @@ def wrap(tokens: Sequence[str], width: int) -> list[str]:
 def build_cues(
     segments: Sequence[Segment], *, line_chars: int, max_lines: int, name_prefix: bool
 ) -> list[Cue]:
-    """Caption cues: words of one segment filled into ≤ `max_lines` lines of ≤ `line_chars`."""
-    cues: list[Cue] = []
-    previous_speaker: str | None = None
-    for segment in segments:
+    """Caption cues of ≤ `max_lines` lines of ≤ `line_chars`, in the order words were spoken.
+
+    A cue holds words of one segment only. When two speakers' segments overlap in time (tracks
+    merged from a multitrack recording), their words interleave by time, so `Namn:` marks every
+    real change of speaker in the order a viewer sees the cues.
+    """
+    stream: list[tuple[float, int, str | None, Word]] = []
+    for index, segment in enumerate(segments):
         speaker = segment.get("speaker") or None
-        words = _split_long_words(_timed_words(segment), line_chars)
-        if not words:
-            continue
-        prefix: list[str] = []
-        if name_prefix and speaker and speaker != previous_speaker:
-            prefix = [f"{_clean(speaker)}:"]
-        previous_speaker = speaker
-        timed: list[Word] = []
-        for word in words:
-            pause = word["start"] - timed[-1]["end"] if timed else 0.0
-            fits = len(wrap([*prefix, *_texts(timed), word["word"]], line_chars)) <= max_lines
-            if timed and pause >= CUE_BREAK_PAUSE:
-                cues.append(_cue(timed, prefix, speaker, line_chars))
-                prefix, timed = [], []
-            elif timed and not fits:
-                cut = _clause_end(timed)
-                cues.append(_cue(timed[:cut], prefix, speaker, line_chars))
-                prefix, timed = [], timed[cut:]
-            timed.append(word)
-        if timed:
-            cues.append(_cue(timed, prefix, speaker, line_chars))
+        for word in _split_long_words(_timed_words(segment), line_chars):
+            stream.append((word["start"], index, speaker, word))
+    stream.sort(key=lambda item: (item[0], item[1]))
+
+    cues: list[Cue] = []
+    timed: list[Word] = []
+    prefix: list[str] = []
+    group: int | None = None
+    group_speaker: str | None = None
+    last_speaker: str | None = None
+
+    def emit(words: list[Word]) -> None:
+        nonlocal prefix, last_speaker
+        cues.append(_cue(words, prefix, group_speaker, line_chars))
+        prefix, last_speaker = [], group_speaker
+
+    for _, index, speaker, word in stream:
+        if timed and index != group:
+            emit(timed)
+            timed = []
+        if not timed and index != group:
+            group, group_speaker = index, speaker
+            if name_prefix and speaker and speaker != last_speaker:
+                prefix = [f"{_clean(speaker)}:"]
+        pause = word["start"] - timed[-1]["end"] if timed else 0.0
+        fits = len(wrap([*prefix, *_texts(timed), word["word"]], line_chars)) <= max_lines
+        if timed and pause >= CUE_BREAK_PAUSE:
+            emit(timed)
+            timed = []
+        elif timed and not fits:
+            cut = _clause_end(timed)
+            emit(timed[:cut])
+            timed = timed[cut:]
+        timed.append(word)
+    if timed:
+        emit(timed)
     cues.sort(key=lambda c: (c.start, c.end))
     _separate_same_speaker(cues)
     return cues
