@@ -7,8 +7,9 @@ large is committed) and a 30-minute one (the 5-minute file looped), caches them 
 then runs each measurement in a child process so its peak RSS is its own. Targets (2 cores):
 RTF ≤ 0.15 for base int8, peak RSS ≤ 600 MB, memory flat with length.
 
-Add engines or models to RUNS. openai-whisper runs only when its extra is installed and a
-checkpoint is given (--openai-checkpoint or OUTREACH_BENCH_OPENAI_CHECKPOINT).
+Add engines or models to RUNS. openai-whisper runs when its extra is installed (on `base`,
+which its engine converts) or on the checkpoint given by --openai-checkpoint
+(or OUTREACH_BENCH_OPENAI_CHECKPOINT).
 """
 
 from __future__ import annotations
@@ -177,6 +178,16 @@ def child(engine: str, model: str, beam: int, audio: Path) -> None:
     )
 
 
+def _openai_available() -> bool:
+    """The openai-whisper engine and its library import (it converts `base` itself)."""
+    try:
+        import outreach.transcription.openai_engine  # noqa: F401
+        import whisper  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
@@ -211,13 +222,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     runs = [r for r in RUNS if not (args.skip_long and r.audio == "30min")]
-    if args.openai_checkpoint:
+    openai_model = args.openai_checkpoint or ("base" if _openai_available() else None)
+    if openai_model:
+        label = "base" if openai_model == "base" else Path(openai_model).name
         runs += [
-            Run("openai-whisper, beam 1", "openai-whisper", args.openai_checkpoint, 1, "5min"),
-            Run("openai-whisper, beam 5", "openai-whisper", args.openai_checkpoint, 5, "5min"),
+            Run(f"openai-whisper {label}, beam 1", "openai-whisper", openai_model, 1, "5min"),
+            Run(f"openai-whisper {label}, beam 5", "openai-whisper", openai_model, 5, "5min"),
         ]
     else:
-        print("openai-whisper: skipped (give --openai-checkpoint PATH with the extra installed)")
+        print("openai-whisper: skipped (install the extra, or give --openai-checkpoint PATH)")
     five, thirty, reference = build_fixtures()
     import jiwer
 
