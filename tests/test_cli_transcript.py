@@ -325,6 +325,9 @@ def test_model_errors_say_what_to_set(
     )
     assert "cannot fetch the model KBLab/kb-whisper-base" in line
     assert "set [transcription] model to its directory" in line
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    line = error_line(run("episode", "transcribe", "pod", "--language", "xx", expect=1))
+    assert "unknown language code 'xx'; give a Whisper language code such as sv" in line
 
 
 def test_audio_and_episode_errors(run: Runner, workspace: Workspace, tmp_path: Path) -> None:

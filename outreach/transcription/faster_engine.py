@@ -109,6 +109,11 @@ class FasterWhisperEngine:
                 if progress is not None:
                     progress(min(piece.end, info.duration))
         except (ValueError, RuntimeError, OSError) as exc:
+            if "not a valid language code" in str(exc):
+                raise TranscriptionError(
+                    f"unknown language code {options.language!r}; give a Whisper language code "
+                    "such as sv, en or fi (--language or the episode's language)"
+                ) from None
             raise TranscriptionError(
                 f"faster-whisper failed on {audio.name}: {_first_line(exc)}"
             ) from None
