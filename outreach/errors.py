@@ -49,3 +49,7 @@ class TokenError(OutreachError):
 
 class TokenExpiredError(TokenError):
     """A signed token was valid but is older than its lifetime."""
+
+
+class TokenRevokedError(TokenError):
+    """A signed token was valid but the link it stands for has been revoked."""

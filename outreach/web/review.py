@@ -1,0 +1,186 @@
+"""The guest review page `/granska/<token>` and its audio: a plain form, enhanced by review.js.
+
+The signed token is the guest's only credential: it opens one guest's review of one episode, and
+the audio route below serves that episode's audio (before publication) only with a live token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from outreach import review
+from outreach.db import session_scope
+from outreach.errors import (
+    NotFoundError,
+    TokenError,
+    TokenExpiredError,
+    TokenRevokedError,
+    ValidationError,
+)
+from outreach.models import Episode
+from outreach.web.csrf import validate_csrf
+from outreach.web.handlers import error_page
+from outreach.web.media import _inside, serve_file
+from outreach.web.state import current_workspace, signing_key
+
+bp = Blueprint("review", __name__)
+
+NOTICES = {
+    "sparat": "Tack! Dina ändringar är sparade.",
+    "sammanfogat": (
+        "Tack! Dina ändringar är sparade. Någon annan hade ändrat andra delar av transkriptet "
+        "under tiden, och båda ändringarna finns nu med."
+    ),
+    "godkant": "Tack! Du har godkänt transkriptet.",
+    "kommentar": "Tack! Din kommentar är skickad till redaktionen.",
+    "inget": "Du hade inte ändrat något, så inget sparades.",
+}
+SPEEDS = ("0.75", "1", "1.25", "1.5", "2")
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _link_error(exc: TokenError) -> Response:
+    if isinstance(exc, TokenExpiredError):
+        return error_page(
+            410,
+            "Länken till granskningen har gått ut. Kontakta redaktionen om du vill ha en ny.",
+            "Länken har gått ut",
+        )
+    if isinstance(exc, TokenRevokedError):
+        return error_page(
+            410,
+            "Den här länken har dragits tillbaka. Kontakta redaktionen om du behöver en ny.",
+            "Länken gäller inte längre",
+        )
+    return error_page(
+        400, "Länken är ogiltig. Kontrollera att du har kopierat hela adressen.", "Ogiltig länk"
+    )
+
+
+def clock(seconds: float) -> str:
+    minutes, rest = divmod(int(max(seconds, 0.0)), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+def _render(
+    page: review.ReviewPage,
+    token: str,
+    *,
+    status: int = 200,
+    notice: str | None = None,
+    conflicts: list[review.Conflict] | None = None,
+    prefill: dict[int, str] | None = None,
+    comment: str = "",
+) -> Response:
+    body = render_template(
+        "review.html",
+        page=page,
+        token=token,
+        notice=notice,
+        conflicts=conflicts or [],
+        prefill=prefill or {},
+        comment=comment,
+        clock=clock,
+        speeds=SPEEDS,
+        same_name=review._same_name,
+    )
+    return _no_store(Response(body, status=status, mimetype="text/html"))
+
+
+def _segment_fields(prefix: str) -> dict[int, str]:
+    fields: dict[int, str] = {}
+    for name, value in request.form.items():
+        if name.startswith(prefix):
+            suffix = name[len(prefix) :]
+            if not suffix.isdigit():
+                raise ValidationError(f"unknown field {name}")
+            fields[int(suffix)] = value
+    return fields
+
+
+@bp.route("/granska/<token>", methods=["GET", "POST"])
+def page(token: str) -> Any:
+    workspace = current_workspace()
+    limit = workspace.settings.review.max_submission_bytes
+    with session_scope(workspace) as session:
+        try:
+            review_request = review.open_request(session, signing_key(), token)
+        except TokenError as exc:
+            return _link_error(exc)
+        try:
+            if request.method == "GET":
+                review.mark_opened(review_request)
+                view = review.review_page(workspace, session, review_request)
+                return _render(view, token, notice=NOTICES.get(request.args.get("klart", "")))
+            if (request.content_length or 0) > limit:
+                return error_page(413, f"Det du skickade var för stort (högst {limit} byte).")
+            validate_csrf()
+            if sum(len(v.encode()) for v in request.form.values()) > limit:
+                return error_page(413, f"Det du skickade var för stort (högst {limit} byte).")
+            action = request.form.get("action", "submit")
+            base = request.form.get("base_version", "")
+            if action not in ("submit", "approve") or not base.isdigit():
+                raise ValidationError("bad form")
+            comment = request.form.get("comment", "")
+            result = review.submit_review(
+                workspace,
+                session,
+                review_request,
+                base_version=int(base),
+                texts=_segment_fields("text-"),
+                speakers=_segment_fields("speaker-"),
+                comment=comment,
+                approve=action == "approve",
+            )
+            if result.conflicts:
+                view = review.review_page(workspace, session, review_request)
+                return _render(
+                    view,
+                    token,
+                    status=409,
+                    conflicts=result.conflicts,
+                    prefill={c.segment_id: c.proposed_text for c in result.conflicts},
+                    comment=comment,
+                )
+        except NotFoundError:
+            return error_page(
+                404, "Det finns inget transkript att granska här.", "Transkriptet finns inte"
+            )
+        except ValidationError:
+            return error_page(
+                400,
+                "Formuläret innehöll något vi inte kunde ta emot. Ladda om sidan och försök igen.",
+            )
+    if result.approved:
+        outcome = "godkant"
+    elif result.version is not None:
+        outcome = "sammanfogat" if result.merged else "sparat"
+    else:
+        outcome = "kommentar" if comment.strip() else "inget"
+    return redirect(url_for(".page", token=token, klart=outcome, _anchor="status"), code=303)
+
+
+@bp.route("/granska/<token>/ljud")
+def audio(token: str) -> Any:
+    """The episode's audio for its reviewers, before publication (Range, ETag: `serve_file`)."""
+    workspace = current_workspace()
+    with session_scope(workspace) as session:
+        try:
+            review_request = review.open_request(session, signing_key(), token)
+        except TokenError as exc:
+            return _link_error(exc)
+        episode = session.get_one(Episode, review_request.episode_id)
+        relative = review.review_audio(workspace, episode)
+    path = workspace.path(relative) if relative else None
+    if path is None or not _inside(path, workspace.root):
+        return error_page(404)
+    response = serve_file(Path(path), max_age=0)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
