@@ -26,6 +26,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from typing import Any
 
@@ -261,9 +262,13 @@ def request_reviews(
                 subject, text = review_mail_text(
                     workspace, episode, person.name, link, request.expires_at
                 )
+                try:
+                    recipient = Address(display_name=person.name, addr_spec=person.email)
+                except (ValueError, IndexError, HeaderParseError):
+                    raise MailError(f"{person.name}: unusable address {person.email!r}") from None
                 message = build_message(
                     sender=settings.newsletter.from_address,
-                    to=Address(display_name=person.name, addr_spec=person.email),
+                    to=recipient,
                     subject=subject,
                     text=text,
                     reply_to=settings.show.owner_email or None,

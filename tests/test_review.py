@@ -466,3 +466,11 @@ def test_accept_makes_a_version_publishable(
         "no guest"
         in run("review", "revoke", "samtal-1", "--guest", "z@example.se", expect=1).stderr
     )
+
+
+def test_unusable_guest_address_is_one_line(workspace: Workspace, run: Runner) -> None:
+    add_review_episode(workspace, guests=(("Cia", "cia@"),))
+    result = run("review", "request", "samtal-1", expect=1)
+    assert result.stderr == "Error: Cia: unusable address 'cia@'\n"
+    with session_scope(workspace) as s:
+        assert s.scalars(select(ReviewRequest)).all() == []

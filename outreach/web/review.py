@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from outreach import review
@@ -88,6 +89,7 @@ def _render(
         prefill=prefill or {},
         comment=comment,
         clock=clock,
+        expires_text=format_date(page.expires_at.date(), "d MMMM y", locale="sv"),
         speeds=SPEEDS,
         same_name=review._same_name,
     )
