@@ -76,7 +76,7 @@ def get_episode(session: Session, slug: str) -> Episode:
     return episode
 
 
-def _same_name(a: str | None, b: str | None) -> bool:
+def same_name(a: str | None, b: str | None) -> bool:
     return bool(a and b) and " ".join(a.split()).casefold() == " ".join(b.split()).casefold()  # type: ignore[union-attr]
 
 
@@ -101,14 +101,14 @@ def can_edit(
     speaker = segment.get("speaker")
     if not speaker or not str(speaker).strip():
         return single_track
-    return _same_name(str(speaker), person.name)
+    return same_name(str(speaker), person.name)
 
 
 def speaker_choices(workspace: Workspace, episode: Episode) -> list[str]:
     """Names a guest may give a segment in a single-track episode: the episode's people, the hosts."""
     names: list[str] = []
     for name in [p.name for p in episode.people] + list(workspace.settings.show.hosts):
-        if name and not any(_same_name(name, known) for known in names):
+        if name and not any(same_name(name, known) for known in names):
             names.append(name)
     return names
 
@@ -526,11 +526,12 @@ def submit_review(
         if segment_id not in base_segments:
             raise ValidationError(f"segment {segment_id} does not exist")
         name = clean_text(raw_speaker or "") or None
-        if name == base_segments[segment_id].get("speaker"):
+        current_speaker = base_segments[segment_id].get("speaker")
+        if name == current_speaker or same_name(name, current_speaker):
             continue
         if not single:
             raise ValidationError("speakers are set by the tracks in a multi-track episode")
-        if name is not None and not any(_same_name(name, c) for c in choices):
+        if name is not None and not any(same_name(name, c) for c in choices):
             raise ValidationError(f"unknown speaker {name!r}")
         speaker_edits[segment_id] = name
     for segment_id in set(text_edits) | set(speaker_edits):

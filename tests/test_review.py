@@ -474,3 +474,47 @@ def test_unusable_guest_address_is_one_line(workspace: Workspace, run: Runner) -
     assert result.stderr == "Error: Cia: unusable address 'cia@'\n"
     with session_scope(workspace) as s:
         assert s.scalars(select(ReviewRequest)).all() == []
+
+
+def test_unknown_speaker_labels_survive_the_form(
+    workspace: Workspace, client: FlaskClient, links: dict[str, str]
+) -> None:
+    with session_scope(workspace) as s:
+        transcript = s.scalars(select(Transcript)).one()
+        segments = [dict(seg) for seg in transcript.segments]
+        segments[0]["speaker"] = "anna andersson"  # other spelling of a known name
+        transcript.segments = segments
+    html, fields = form_of(client, links[ANNA[1]])
+    assert '<option value="Anna Andersson" selected>' in html
+    form = dict(re.findall(r'name="(text-\d+)"[^>]*>([^<]*)</textarea>', html))
+    assert set(form) == {"text-0", "text-2"}
+    response = post(client, links[ANNA[1]], fields, **form, **{"speaker-0": "Anna Andersson"})
+    assert "klart=inget" in response.headers["Location"]
+    assert len(versions(workspace)) == 1
+
+
+def test_page_left_open_too_long_gives_the_text_back(
+    workspace: Workspace, app: Flask, client: FlaskClient, links: dict[str, str]
+) -> None:
+    token = links[ANNA[1]]
+    _, fields = form_of(client, token)
+    app.config["CSRF_MAX_AGE_SECONDS"] = -1  # every token is now too old
+    typed = {"text-0": "Welcome to my podcast.", "comment": "Viktigt."}
+    response = post(client, token, fields, **typed)  # no Origin header
+    stale = client.post(
+        f"/granska/{token}", data={**fields, **typed}, headers={"Origin": "http://localhost"}
+    )
+    assert stale.status_code == 400
+    html = stale.get_data(as_text=True)
+    assert "Sidan hade varit öppen för länge" in html
+    assert ">Welcome to my podcast.</textarea>" in html and ">Viktigt.</textarea>" in html
+    # Without a same-site Origin it is the plain CSRF refusal; either way nothing was stored.
+    assert response.status_code == 400 and "Sidan hade varit" not in response.get_data(as_text=True)
+    cross = client.post(
+        f"/granska/{token}", data={**fields, **typed}, headers={"Origin": "https://evil.example"}
+    )
+    assert cross.status_code == 400 and "Welcome to my podcast" not in cross.get_data(as_text=True)
+    app.config["CSRF_MAX_AGE_SECONDS"] = 3600
+    again = {**fields, "csrf_token": csrf_from(html)}
+    assert post(client, token, again, **typed).status_code == 303
+    assert versions(workspace)[-1].segments[0]["text"] == "Welcome to my podcast."

@@ -7,6 +7,7 @@ the audio route below serves that episode's audio (before publication) only with
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 from babel.dates import format_date
@@ -22,12 +23,18 @@ from outreach.errors import (
     ValidationError,
 )
 from outreach.models import Episode
-from outreach.web.csrf import validate_csrf
+from outreach.web.csrf import CSRFError, _own_hosts, validate_csrf
 from outreach.web.handlers import error_page
 from outreach.web.media import _inside, serve_file
 from outreach.web.state import current_workspace, signing_key
 
 bp = Blueprint("review", __name__)
+
+
+@bp.app_template_test("same_name_as")
+def _same_name_as(a: str | None, b: str | None) -> bool:
+    return review.same_name(a, b)
+
 
 NOTICES = {
     "sparat": "Tack! Dina ändringar är sparade.",
@@ -65,6 +72,12 @@ def _link_error(exc: TokenError) -> Response:
     )
 
 
+def _same_origin() -> bool:
+    """The POST came from a page of ours (browsers send Origin with every form POST)."""
+    origin = request.headers.get("Origin")
+    return bool(origin) and urlsplit(origin or "").netloc in _own_hosts()
+
+
 def clock(seconds: float) -> str:
     minutes, rest = divmod(int(max(seconds, 0.0)), 60)
     return f"{minutes}:{rest:02d}"
@@ -79,6 +92,8 @@ def _render(
     conflicts: list[review.Conflict] | None = None,
     prefill: dict[int, str] | None = None,
     comment: str = "",
+    base_version: int | None = None,
+    stale_form: bool = False,
 ) -> Response:
     body = render_template(
         "review.html",
@@ -88,10 +103,12 @@ def _render(
         conflicts=conflicts or [],
         prefill=prefill or {},
         comment=comment,
+        base_version=base_version,
+        stale_form=stale_form,
         clock=clock,
         expires_text=format_date(page.expires_at.date(), "d MMMM y", locale="sv"),
         speeds=SPEEDS,
-        same_name=review._same_name,
+        same_name=review.same_name,
     )
     return _no_store(Response(body, status=status, mimetype="text/html"))
 
@@ -123,7 +140,24 @@ def page(token: str) -> Any:
                 return _render(view, token, notice=NOTICES.get(request.args.get("klart", "")))
             if (request.content_length or 0) > limit:
                 return error_page(413, f"Det du skickade var för stort (högst {limit} byte).")
-            validate_csrf()
+            try:
+                validate_csrf()
+            except CSRFError:
+                if not _same_origin():
+                    raise
+                # A page left open past the CSRF token's lifetime: give the guest their text back
+                # with a fresh token (same base version, so sending again is the same submission).
+                base = request.form.get("base_version", "")
+                view = review.review_page(workspace, session, review_request)
+                return _render(
+                    view,
+                    token,
+                    status=400,
+                    prefill=_segment_fields("text-"),
+                    comment=request.form.get("comment", ""),
+                    base_version=int(base) if base.isdigit() else None,
+                    stale_form=True,
+                )
             if sum(len(v.encode()) for v in request.form.values()) > limit:
                 return error_page(413, f"Det du skickade var för stort (högst {limit} byte).")
             action = request.form.get("action", "submit")
