@@ -53,3 +53,7 @@ class TokenExpiredError(TokenError):
 
 class TokenRevokedError(TokenError):
     """A signed token was valid but the link it stands for has been revoked."""
+
+
+class ConcurrentUpdateError(DatabaseError):
+    """Someone else saved the same thing at the same moment; the work was rolled back, retry it."""

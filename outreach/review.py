@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from outreach import tokens, transcripts
 from outreach.errors import (
+    ConcurrentUpdateError,
     MailError,
     NotFoundError,
     TokenError,
@@ -591,6 +592,10 @@ def submit_review(
             parent=head,
             diff=describe_changes(head.segments, new_segments),
         )
+        if result.version.version != head.version + 1:
+            # Another save landed after we read `head`: ours would hide its changes. The caller
+            # rolls back and submits again on top of it (merging or reporting conflicts).
+            raise ConcurrentUpdateError(f"{episode.slug}: a newer version was saved meanwhile")
         result.merged = head.id != base.id
         session.add(
             ReviewDecision(

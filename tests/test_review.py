@@ -518,3 +518,33 @@ def test_page_left_open_too_long_gives_the_text_back(
     again = {**fields, "csrf_token": csrf_from(html)}
     assert post(client, token, again, **typed).status_code == 303
     assert versions(workspace)[-1].segments[0]["text"] == "Welcome to my podcast."
+
+
+def test_simultaneous_save_is_retried_on_top_of_the_winner(
+    workspace: Workspace,
+    client: FlaskClient,
+    links: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = links[ANNA[1]]
+    _, fields = form_of(client, token)
+    real_create = transcripts.create_version
+    raced: list[int] = []
+
+    def create_after_a_rival(session: Any, episode: Episode, segments: Any, **kw: Any) -> Any:
+        if not raced:  # another guest's save lands between our read and our write
+            with session_scope(workspace) as other:
+                rival = other.get_one(Episode, episode.id)
+                head = transcripts.get_version(other, rival)
+                changed = [dict(seg) for seg in head.segments]
+                changed[1] = {**changed[1], "text": "Today we talk about AI.", "words": []}
+                raced.append(real_create(other, rival, changed, author=BO[1], parent=head).version)
+        return real_create(session, episode, segments, **kw)
+
+    monkeypatch.setattr(transcripts, "create_version", create_after_a_rival)
+    response = post(client, token, fields, **{"text-0": "Welcome to our podcast."})
+    assert response.status_code == 303 and "klart=sammanfogat" in response.headers["Location"]
+    v1, v2, v3 = versions(workspace)
+    assert raced == [2] and v3.parent_id == v2.id and v3.author == ANNA[1]
+    assert v3.segments[0]["text"] == "Welcome to our podcast."
+    assert v3.segments[1]["text"] == "Today we talk about AI."

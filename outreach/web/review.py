@@ -7,15 +7,17 @@ the audio route below serves that episode's audio (before publication) only with
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from babel.dates import format_date
 from flask import Blueprint, Response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from outreach import review
 from outreach.db import session_scope
 from outreach.errors import (
+    DatabaseError,
     NotFoundError,
     TokenError,
     TokenExpiredError,
@@ -125,7 +127,44 @@ def _segment_fields(prefix: str) -> dict[int, str]:
 
 
 @bp.route("/granska/<token>", methods=["GET", "POST"])
-def page(token: str) -> Any:
+def page(token: str) -> BaseResponse:
+    if request.method == "GET":
+        return _show(token)
+    limit = current_workspace().settings.review.max_submission_bytes
+    if (request.content_length or 0) > limit:
+        return error_page(413, f"Det du skickade var för stort (högst {limit} byte).")
+    for _attempt in range(2):
+        try:
+            return _submit(token)
+        except DatabaseError:
+            # Two guests saved at the same moment: the later one was rolled back whole, so try
+            # again on top of the other's version (merged, or reported as a conflict).
+            continue
+    return error_page(
+        503, "Vi kunde inte spara just nu. Skicka formuläret igen om en stund.", "Tillfälligt fel"
+    )
+
+
+def _show(token: str) -> Response:
+    workspace = current_workspace()
+    with session_scope(workspace) as session:
+        try:
+            review_request = review.open_request(session, signing_key(), token)
+        except TokenError as exc:
+            return _link_error(exc)
+        review.mark_opened(review_request)
+        try:
+            view = review.review_page(workspace, session, review_request)
+        except NotFoundError:
+            return _no_transcript()
+        return _render(view, token, notice=NOTICES.get(request.args.get("klart", "")))
+
+
+def _no_transcript() -> Response:
+    return error_page(404, "Det finns inget transkript att granska här.", "Transkriptet finns inte")
+
+
+def _submit(token: str) -> BaseResponse:
     workspace = current_workspace()
     limit = workspace.settings.review.max_submission_bytes
     with session_scope(workspace) as session:
@@ -134,12 +173,6 @@ def page(token: str) -> Any:
         except TokenError as exc:
             return _link_error(exc)
         try:
-            if request.method == "GET":
-                review.mark_opened(review_request)
-                view = review.review_page(workspace, session, review_request)
-                return _render(view, token, notice=NOTICES.get(request.args.get("klart", "")))
-            if (request.content_length or 0) > limit:
-                return error_page(413, f"Det du skickade var för stort (högst {limit} byte).")
             try:
                 validate_csrf()
             except CSRFError:
@@ -186,9 +219,7 @@ def page(token: str) -> Any:
                     comment=comment,
                 )
         except NotFoundError:
-            return error_page(
-                404, "Det finns inget transkript att granska här.", "Transkriptet finns inte"
-            )
+            return _no_transcript()
         except ValidationError:
             return error_page(
                 400,
