@@ -52,6 +52,9 @@ LOW_PROBABILITY = 0.5
 # Words a guest typed are certain.
 EDITED_PROBABILITY = 1.0
 REVIEW_PATH = "/granska/"
+# A speaker's long turn (or a whole unlabelled single-track episode) is shown as paragraphs of at
+# most this many segments, each with its own edit fields.
+PARAGRAPH_SEGMENTS = 6
 
 STATE_LABELS = {
     "not_sent": "not sent",
@@ -654,10 +657,12 @@ class PageSegment:
 
 @dataclass
 class Turn:
-    """Consecutive segments of one speaker: one paragraph on the page."""
+    """Consecutive segments of one speaker: one paragraph on the page (long turns are split into
+    paragraphs of at most PARAGRAPH_SEGMENTS, `continued` marks the later ones)."""
 
     speaker: str | None
     segments: list[PageSegment]
+    continued: bool = False
 
 
 @dataclass
@@ -706,10 +711,11 @@ def review_page(workspace: Workspace, session: Session, request: ReviewRequest) 
             words=list(raw.get("words") or []),
             editable=can_edit(raw, person, single_track=single, others=others),
         )
-        if turns and turns[-1].speaker == segment.speaker:
+        same_speaker = bool(turns) and turns[-1].speaker == segment.speaker
+        if same_speaker and len(turns[-1].segments) < PARAGRAPH_SEGMENTS:
             turns[-1].segments.append(segment)
         else:
-            turns.append(Turn(segment.speaker, [segment]))
+            turns.append(Turn(segment.speaker, [segment], continued=same_speaker))
     audio = review_audio(workspace, episode)
     return ReviewPage(
         episode_title=episode.title,
