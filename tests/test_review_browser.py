@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from outreach import transcripts
+from outreach import review, transcripts
 from outreach.db import session_scope
-from outreach.models import Episode, Transcript
+from outreach.models import Episode, ReviewRequest, Transcript
 from outreach.workspace import Workspace
 
 from .conftest import Runner
 from .helpers.browser import axe_violations
 from .helpers.fixtures import browser, live_server, smtp_sink  # noqa: F401
-from .helpers.review import ANNA, add_review_episode
+from .helpers.review import ANNA, BO, add_review_episode
 from .helpers.smtp import SmtpSink
 
 pytestmark = pytest.mark.slow
@@ -31,6 +31,11 @@ def versions(workspace: Workspace) -> list[Transcript]:
         episode = s.scalar(select(Episode).where(Episode.slug == "samtal-1"))
         assert episode is not None
         return transcripts.list_versions(s, episode)
+
+
+def guest_status(run: Runner, address: str) -> list[str]:
+    status = run("review", "status", "samtal-1").output
+    return next(line for line in status.splitlines() if address in line).split("\t")
 
 
 def link_for(sink: SmtpSink, address: str) -> str:
@@ -103,7 +108,6 @@ def test_guest_reviews_in_a_real_browser(
     page.wait_for_url(re.compile(r"klart=godkant"))
     assert "godkänt" in page.locator("[role=status]").inner_text()
     assert errors == []
-
     v1, v2 = versions(workspace)
     assert v2.parent_id == v1.id and v2.author == ANNA[1]
     old, new = v1.segments[0]["words"], v2.segments[0]["words"]
@@ -112,6 +116,74 @@ def test_guest_reviews_in_a_real_browser(
     assert new[4]["start"] == old[3]["start"] and new[4]["end"] == old[3]["end"]
     assert old[2]["end"] <= new[3]["start"] < new[3]["end"] <= old[3]["start"]
     assert new[3]["probability"] == 1.0
-    status = run("review", "status", "samtal-1").output
-    anna = next(line for line in status.splitlines() if ANNA[1] in line).split("\t")
+    anna = guest_status(run, ANNA[1])
     assert anna[2] == "approved" and anna[5] != "-" and anna[7] == "1"
+
+    # Bo saves the shared segment 2 meanwhile; Anna's edit of it comes back as a conflict page.
+    with session_scope(workspace) as s:
+        bo = next(r for r in s.scalars(select(ReviewRequest)) if r.person_id == 2)
+        review.submit_review(workspace, s, bo, base_version=2, texts={2: "Bo's version."})
+    page.locator(".turn").nth(2).get_by_role("button", name="Rätta texten").click()
+    page.fill("#text-2", "Anna's version.")
+    page.get_by_role("button", name="Skicka ändringar").click()
+    page.wait_for_selector("[role=alert]")
+    assert page.input_value("#text-2") == "Anna's version."
+    assert page.locator("#text-2").is_visible()  # edit fields open after a conflict
+    violations = axe_violations(page)
+    assert violations == [], violations
+    assert errors == []
+    anna = guest_status(run, ANNA[1])
+    assert anna[2] == "changes suggested" and anna[8] == "1"  # the conflict is counted
+
+
+def test_plain_form_without_javascript_and_a_conflict(
+    workspace: Workspace,
+    run: Runner,
+    monkeypatch: pytest.MonkeyPatch,
+    smtp_sink: SmtpSink,  # noqa: F811
+    live_server: str,  # noqa: F811
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from .helpers.browser import CHROMIUM, CHROMIUM_ARGS
+
+    add_review_episode(workspace)
+    monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", smtp_sink.url)
+    monkeypatch.setenv("OUTREACH_NEWSLETTER_PUBLIC_URL", live_server)
+    run("review", "request", "samtal-1")
+    link = link_for(smtp_sink, BO[1])
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = chromium.new_context(locale="sv-SE", java_script_enabled=False).new_page()
+            page.set_default_timeout(15_000)
+            page.goto(link)
+            # Without JavaScript every edit field is open and the speed control is not offered.
+            assert page.locator("#text-1").is_visible() and page.locator("#text-2").is_visible()
+            assert page.locator("#speed").is_hidden()
+            # Meanwhile Anna saves her version of the shared, unlabelled segment 2.
+            with session_scope(workspace) as s:
+                request = next(r for r in s.scalars(select(ReviewRequest)) if r.person_id == 1)
+                review.submit_review(
+                    workspace, s, request, base_version=1, texts={2: "Anna's version."}
+                )
+            page.fill("#text-2", "Bo's version.")
+            page.fill("#comment", "Jag sa så här.")
+            page.get_by_role("button", name="Skicka ändringar").click()
+            page.wait_for_selector("[role=alert]")
+            assert (
+                "Någon annan har ändrat samma ställen" in page.locator("[role=alert]").inner_text()
+            )
+            assert page.input_value("#text-2") == "Bo's version."
+            assert page.input_value("#comment") == "Jag sa så här."
+            # (axe-core cannot run in a page without JavaScript: the JS test checks this page.)
+            page.get_by_role("button", name="Skicka ändringar").click()
+            page.wait_for_url(re.compile(r"klart=sparat"))
+        finally:
+            chromium.close()
+    latest = versions(workspace)[-1]
+    assert latest.version == 3 and latest.author == BO[1]
+    assert latest.segments[2]["text"] == "Bo's version."
+    assert "CONFLICT" in run("review", "diff", "samtal-1").output
