@@ -29,7 +29,23 @@ from outreach.workspace import init_workspace  # noqa: E402
 
 SEGMENTS = 640
 WORDS_PER_SEGMENT = 15
-VOCABULARY = "vi pratar om hur kommuner kan börja använda AI med tydliga problem och bra data".split()
+VOCABULARY = [
+    "vi",
+    "pratar",
+    "om",
+    "hur",
+    "kommuner",
+    "kan",
+    "börja",
+    "använda",
+    "AI",
+    "med",
+    "tydliga",
+    "problem",
+    "och",
+    "bra",
+    "data",
+]
 
 
 def synthetic_segments() -> list[Segment]:
@@ -109,7 +125,9 @@ def main() -> None:
         for n in range(0, SEGMENTS, 10):
             fields[f"text-{n}"] = "rättad text " + fields[f"text-{n}"]
         data = {"csrf_token": csrf, "base_version": "1", **fields}
-        print(f"submission: {len(fields)} text fields, {sum(map(len, fields.values())) // 1024} KiB")
+        print(
+            f"submission: {len(fields)} text fields, {sum(map(len, fields.values())) // 1024} KiB"
+        )
         began = time.perf_counter()
         response = client.post(f"/granska/{token}", data=data)
         print(

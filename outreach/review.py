@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -128,6 +129,12 @@ def make_review_token(key: str, request: ReviewRequest) -> str:
         "n": request.nonce,
     }
     return tokens.make_token(key, tokens.REVIEW, payload)
+
+
+def is_local_url(url: str) -> bool:
+    """True for links only this machine can open (localhost, 127.x, ::1)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def review_link(workspace: Workspace, token: str) -> str:

@@ -100,8 +100,10 @@ def test_request_mails_each_guest_a_swedish_link(
 ) -> None:
     rows = status_rows(run)
     assert rows[ANNA[1]][2] == "not sent" and rows[BO[1]][2] == "not sent"
+    assert "No guest has suggested changes" in run("review", "diff", "samtal-1").output
     result = run("review", "request", "samtal-1")
     assert "Sent review link to Anna Andersson <anna@example.se>" in result.output
+    assert "guests cannot reach" in result.stderr  # public_url is 127.0.0.1 in tests
     messages = outbox(workspace)
     assert len(messages) == 2
     message = messages[0]
@@ -329,6 +331,7 @@ def test_stale_base_merges_other_segments_and_keeps_conflicts(
         "CONFLICT" in diff and f"proposed: {bo_text}" in diff and f"current:  {anna_text}" in diff
     )
     assert "segment 2: Anna Andersson, Bo Berg" in diff
+    assert "1 conflicting guest edit(s)" in run("review", "accept", "samtal-1").stderr
     # Resubmitting from the shown form (now based on v3) applies his text.
     fields = {**bo_fields, "base_version": "3", "csrf_token": csrf_from(html)}
     assert post(bo_client, bo, fields, **{"text-2": bo_text}).status_code == 303

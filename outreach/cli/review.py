@@ -45,6 +45,13 @@ def review_request(workspace: Workspace, slug: str, email: str | None) -> None:
     from outreach.secrets import secret_key
 
     report = review.request_reviews(workspace, secret_key(workspace.root), slug, guest=email)
+    public = workspace.settings.newsletter.public_url
+    if report.sent and review.is_local_url(public):
+        click.echo(
+            f"Warning: the links point at {public} ([newsletter] public_url), which guests "
+            "cannot reach from their own computers.",
+            err=True,
+        )
     for sent in report.sent:
         click.echo(
             f"Sent review link to {sent.name} <{sent.email}> "
@@ -130,7 +137,14 @@ def review_accept(workspace: Workspace, slug: str, version: int | None) -> None:
         episode = transcript.episode
         written = review.write_publishable_exports(workspace, session, episode)
         number = transcript.version
+        conflicts = sum(row.conflicts for row in review.status(session, slug))
     click.echo(f"Accepted version {number} of {slug}.")
+    if conflicts:
+        click.echo(
+            f"Note: {conflicts} conflicting guest edit(s) are on record; see `outreach review "
+            f"diff {slug}`.",
+            err=True,
+        )
     if not written:
         click.echo("Publishable exports were not written (no exporter installed).", err=True)
 
