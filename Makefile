@@ -5,6 +5,7 @@ DEMO := build/demo
 # Demo-only signing key; real deployments set OUTREACH_SECRET_KEY themselves (see README, Secrets).
 DEMO_KEY := demo-key-not-secret-0123456789abcdefghijklmnop
 OUT := $(PY) -m outreach -w $(DEMO)
+SAMPLE := $(DEMO)/episodes/samples
 
 .PHONY: demo test install install-test system-deps lint clean
 
@@ -41,6 +42,14 @@ demo: install
 	$(OUT) content import $(DEMO)/newsletters/sample-content.yaml
 	$(OUT) subscriber import $(DEMO)/newsletters/sample-subscribers.csv --confirmed --source "demo: sample list"
 	$(OUT) subscriber list
+	$(OUT) episode add $(SAMPLE)/jonatan.opus $(SAMPLE)/karin.opus --mix $(SAMPLE)/mix.opus \
+	  --title "Möte i Umeå" --number 1 --published 2023-04-26 \
+	  --guest "Karin Ek <karin.ek@umea.example.se>" --named "Karin Ek" \
+	  --cover $(SAMPLE)/cover.jpg --chapters $(SAMPLE)/chapters.json --summary $(SAMPLE)/summary.md
+	$(OUT) episode normalize mote-i-umea
+	$(OUT) episode publish mote-i-umea
+	$(OUT) episode list
+	$(OUT) feed build
 	@echo
 	@echo "Demo workspace: $(DEMO)  (database: $(DEMO)/outreach.db)"
 

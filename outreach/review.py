@@ -75,10 +75,9 @@ def now() -> dt.datetime:
 
 
 def get_episode(session: Session, slug: str) -> Episode:
-    episode = session.scalar(select(Episode).where(Episode.slug == slug))
-    if episode is None:
-        raise NotFoundError(f"no episode {slug!r} (see `outreach episode list`)")
-    return episode
+    from outreach.episodes import get_episode as find
+
+    return find(session, slug)
 
 
 def same_name(a: str | None, b: str | None) -> bool:
@@ -693,9 +692,15 @@ class ReviewPage:
 
 
 def review_audio(workspace: Workspace, episode: Episode) -> str | None:
-    """The workspace-relative audio a guest listens to: the normalised MP3, else a single track."""
+    """The audio a guest listens to: the normalised MP3, else the multitrack mix, else the one track
+    (workspace-relative, or None: separate tracks without a mix are not played)."""
+    from outreach.episodes import mix_path
+
     if episode.audio:
         return episode.audio
+    mixed = mix_path(workspace, episode)
+    if mixed is not None:
+        return str(mixed.relative_to(workspace.root))
     if len(episode.tracks) == 1:
         return episode.tracks[0].path
     return None

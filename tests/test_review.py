@@ -551,3 +551,37 @@ def test_simultaneous_save_is_retried_on_top_of_the_winner(
     assert raced == [2] and v3.parent_id == v2.id and v3.author == ANNA[1]
     assert v3.segments[0]["text"] == "Welcome to our podcast."
     assert v3.segments[1]["text"] == "Today we talk about AI."
+
+
+def test_with_episode_add_multitrack_mix_then_normalized_audio(
+    workspace: Workspace, run: Runner, tmp_path: Any
+) -> None:
+    from .helpers.review import FIXTURES, make_segments
+
+    wav = str(FIXTURES / "speech-en.wav")
+    run(
+        "episode", "add", wav, wav, "--mix", wav, "--title", "Två spår", "--slug", "tva-spar",
+        "--host", "Karin Värd <karin@example.se>", "--guest", f"{ANNA[0]} <{ANNA[1]}>",
+    )  # fmt: skip
+    with session_scope(workspace) as s:
+        episode = s.scalar(select(Episode).where(Episode.slug == "tva-spar"))
+        assert episode is not None
+        assert [t.speaker for t in episode.tracks] == ["Karin Värd", ANNA[0]]
+        segments = make_segments()
+        for seg, speaker in zip(segments, ["Karin Värd", ANNA[0], ANNA[0]], strict=True):
+            seg["speaker"] = speaker
+        transcripts.create_version(s, episode, segments, author="whisper")
+    run("review", "request", "tva-spar")
+    (token,) = tokens_by_guest(workspace).values()  # the host is not asked
+    client = create_app(workspace).test_client()
+    html, _ = form_of(client, token)
+    assert 'name="text-0"' not in html and 'name="text-1"' in html and 'name="text-2"' in html
+    assert "speaker-" not in html  # speakers come from the tracks
+    mix = client.get(f"/granska/{token}/ljud")
+    assert mix.status_code == 200 and mix.headers["Content-Type"] == "audio/wav"
+    run("episode", "normalize", "tva-spar")
+    mp3 = client.get(f"/granska/{token}/ljud", headers={"Range": "bytes=0-9"})
+    assert mp3.status_code == 206 and mp3.headers["Content-Type"] == "audio/mpeg"
+    assert mp3.data[:3] == b"ID3"
+    # Still unpublished: the public media route does not serve it.
+    assert client.get("/episodes/tva-spar/tva-spar.mp3").status_code == 404
