@@ -497,6 +497,45 @@ def describe_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> st
     return "\n".join(lines)
 
 
+def _requested_edits(
+    workspace: Workspace,
+    episode: Episode,
+    person: Person,
+    base_segments: dict[int, dict[str, Any]],
+    texts: Mapping[int, str],
+    speakers: Mapping[int, str | None],
+) -> tuple[dict[int, str], dict[int, str | None]]:
+    """The segments whose text or speaker the submission really changes, checked against what
+    the guest may do (ValidationError otherwise)."""
+    single = is_single_track(episode)
+    choices = speaker_choices(workspace, episode)
+    text_edits: dict[int, str] = {}
+    for segment_id, raw in texts.items():
+        if segment_id not in base_segments:
+            raise ValidationError(f"segment {segment_id} does not exist")
+        text = clean_text(raw)
+        if text.split() != base_segments[segment_id]["text"].split():
+            text_edits[segment_id] = text
+    speaker_edits: dict[int, str | None] = {}
+    for segment_id, raw_speaker in speakers.items():
+        if segment_id not in base_segments:
+            raise ValidationError(f"segment {segment_id} does not exist")
+        name = clean_text(raw_speaker or "") or None
+        current_speaker = base_segments[segment_id].get("speaker")
+        if name == current_speaker or same_name(name, current_speaker):
+            continue
+        if not single:
+            raise ValidationError("speakers are set by the tracks in a multi-track episode")
+        if name is not None and not any(same_name(name, c) for c in choices):
+            raise ValidationError(f"unknown speaker {name!r}")
+        speaker_edits[segment_id] = name
+    others = workspace.settings.review.allow_editing_others
+    for segment_id in set(text_edits) | set(speaker_edits):
+        if not can_edit(base_segments[segment_id], person, single_track=single, others=others):
+            raise ValidationError(f"segment {segment_id} is not yours to edit")
+    return text_edits, speaker_edits
+
+
 def submit_review(
     workspace: Workspace,
     session: Session,
@@ -518,41 +557,25 @@ def submit_review(
     person = session.get_one(Person, request.person_id)
     base = transcripts.get_version(session, episode, base_version)
     head = transcripts.get_version(session, episode)
-    single = is_single_track(episode)
-    others = workspace.settings.review.allow_editing_others
     base_segments = _by_id(base.segments)
     head_segments = _by_id(head.segments)
-    choices = speaker_choices(workspace, episode)
-
-    text_edits: dict[int, str] = {}
-    for segment_id, raw in texts.items():
-        if segment_id not in base_segments:
-            raise ValidationError(f"segment {segment_id} does not exist")
-        text = clean_text(raw)
-        if text.split() != base_segments[segment_id]["text"].split():
-            text_edits[segment_id] = text
-    speaker_edits: dict[int, str | None] = {}
-    for segment_id, raw_speaker in (speakers or {}).items():
-        if segment_id not in base_segments:
-            raise ValidationError(f"segment {segment_id} does not exist")
-        name = clean_text(raw_speaker or "") or None
-        current_speaker = base_segments[segment_id].get("speaker")
-        if name == current_speaker or same_name(name, current_speaker):
-            continue
-        if not single:
-            raise ValidationError("speakers are set by the tracks in a multi-track episode")
-        if name is not None and not any(same_name(name, c) for c in choices):
-            raise ValidationError(f"unknown speaker {name!r}")
-        speaker_edits[segment_id] = name
-    for segment_id in set(text_edits) | set(speaker_edits):
-        if not can_edit(base_segments[segment_id], person, single_track=single, others=others):
-            raise ValidationError(f"segment {segment_id} is not yours to edit")
+    text_edits, speaker_edits = _requested_edits(
+        workspace, episode, person, base_segments, texts, speakers or {}
+    )
 
     result = SubmitResult(proposed=dict(text_edits))
     new_segments = [dict(s) for s in head.segments]
     new_by_id = _by_id(new_segments)
     for segment_id in sorted(set(text_edits) | set(speaker_edits)):
         was, current = base_segments[segment_id], head_segments.get(segment_id)
+        wanted_text = text_edits.get(segment_id, was["text"])
+        wanted_speaker = speaker_edits.get(segment_id, was.get("speaker"))
+        if (
+            current is not None
+            and current["text"] == wanted_text
+            and current.get("speaker") == wanted_speaker
+        ):
+            continue  # someone already made exactly this change
         if current is None or (
             head.id != base.id
             and (current["text"] != was["text"] or current.get("speaker") != was.get("speaker"))
@@ -561,9 +584,9 @@ def submit_review(
                 Conflict(
                     segment_id=segment_id,
                     current_text=current["text"] if current else "",
-                    proposed_text=text_edits.get(segment_id, was["text"]),
+                    proposed_text=wanted_text,
                     current_speaker=current.get("speaker") if current else None,
-                    proposed_speaker=speaker_edits.get(segment_id, was.get("speaker")),
+                    proposed_speaker=wanted_speaker,
                 )
             )
             continue
@@ -682,6 +705,7 @@ class ReviewPage:
     turns: list[Turn]
     has_audio: bool
     state: str
+    editing_others: bool
 
     def segment_start(self, segment_id: int) -> float:
         for turn in self.turns:
@@ -739,6 +763,7 @@ def review_page(workspace: Workspace, session: Session, request: ReviewRequest) 
         turns=turns,
         has_audio=audio is not None and workspace.path(audio).is_file(),
         state=request.state,
+        editing_others=others,
     )
 
 

@@ -166,6 +166,7 @@ def test_page_shows_transcript_audio_and_only_own_fields(
     # Anna's own segment (0) and the unlabelled one (2, single track), not Bo's (1).
     assert 'name="text-0"' in html and 'name="text-2"' in html and 'name="text-1"' not in html
     assert 'name="speaker-2"' in html and "Skicka ändringar" in html and "Godkänn" in html
+    assert "Du kan ändra texten i det du själv sa" in html
     assert status_rows(run)[ANNA[1]][2] == "opened"
     with session_scope(workspace) as s:
         opened = s.scalars(select(ReviewRequest.opened_at)).all()
@@ -408,6 +409,7 @@ def test_allow_editing_others(
     client = create_app(open_workspace(workspace.root)).test_client()
     html, _ = form_of(client, tokens_by_guest(workspace)[ANNA[1]])
     assert all(f'name="text-{i}"' in html for i in range(3))
+    assert "det du själv sa" not in html
 
 
 # --- Word timings -----------------------------------------------------------------------------
@@ -585,3 +587,18 @@ def test_with_episode_add_multitrack_mix_then_normalized_audio(
     assert mp3.data[:3] == b"ID3"
     # Still unpublished: the public media route does not serve it.
     assert client.get("/episodes/tva-spar/tva-spar.mp3").status_code == 404
+
+
+def test_the_same_fix_by_two_guests_is_no_conflict(
+    workspace: Workspace, client: FlaskClient, links: dict[str, str]
+) -> None:
+    bo_client = create_app(workspace).test_client()
+    _, anna_fields = form_of(client, links[ANNA[1]])
+    _, bo_fields = form_of(bo_client, links[BO[1]])
+    fix = {"text-2": "Many municipalities want to start small, with one clear problem and data."}
+    assert post(client, links[ANNA[1]], anna_fields, **fix).status_code == 303
+    response = post(bo_client, links[BO[1]], bo_fields, **fix)
+    assert response.status_code == 303 and "klart=inget" in response.headers["Location"]
+    assert len(versions(workspace)) == 2
+    with session_scope(workspace) as s:
+        assert [d.decision for d in s.scalars(select(ReviewDecision))] == ["changes"]
