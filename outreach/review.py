@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.errors import HeaderParseError
 from email.headerregistry import Address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -47,6 +47,9 @@ from outreach.errors import (
 from outreach.models import Episode, Person, ReviewDecision, ReviewRequest, Transcript
 from outreach.transcription import Word
 from outreach.workspace import Workspace
+
+if TYPE_CHECKING:
+    from outreach.mail.transport import Transport
 
 # Words the model gave less than this probability are marked as uncertain on the review page.
 LOW_PROBABILITY = 0.5
@@ -184,6 +187,7 @@ class SentRequest:
 class RequestReport:
     sent: list[SentRequest] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 def review_mail_text(
@@ -216,10 +220,10 @@ def request_reviews(
 
     Without `guest`, guests that already have a live link are skipped; with `guest`, that person
     always gets a new link and their older links stop working. Each guest is committed on its own,
-    after their mail was accepted, so a failing transport leaves no half-sent state behind.
+    after their mail was accepted: a guest whose mail fails keeps no new link (and any older one
+    stays live) and is listed in `failed`, and the others are still sent.
     """
     from outreach.db import session_scope
-    from outreach.mail.message import build_message
     from outreach.mail.transport import open_transport
 
     if not workspace.settings.review.enabled:
@@ -249,51 +253,62 @@ def request_reviews(
                 raise NotFoundError(f"episode {slug} has no guests to ask")
     if not targets:
         return report
-    settings = workspace.settings
     with open_transport(workspace) as transport:
         for person_id in targets:
-            with session_scope(workspace) as session:
-                person = session.get_one(Person, person_id)
-                episode = session.get_one(Episode, person.episode_id)
-                assert person.email is not None
-                moment = now()
-                for old in _live_requests(session, person):
-                    old.revoked_at = moment
-                request = ReviewRequest(
-                    episode_id=episode.id,
-                    person_id=person.id,
-                    nonce=secrets.token_urlsafe(24),
-                    state="not_sent",
-                    expires_at=moment + dt.timedelta(days=settings.review.link_days),
-                )
-                session.add(request)
-                session.flush()
-                link = review_link(workspace, make_review_token(key, request))
-                subject, text = review_mail_text(
-                    workspace, episode, person.name, link, request.expires_at
-                )
-                try:
-                    recipient = Address(display_name=person.name, addr_spec=person.email)
-                except (ValueError, IndexError, HeaderParseError):
-                    raise MailError(f"{person.name}: unusable address {person.email!r}") from None
-                message = build_message(
-                    sender=settings.newsletter.from_address,
-                    to=recipient,
-                    subject=subject,
-                    text=text,
-                    reply_to=settings.show.owner_email or None,
-                    headers={"Auto-Submitted": "auto-generated"},
-                )
-                result = transport.send(message)
-                if not result.ok:
-                    raise MailError(
-                        f"the review mail to {person.email} was not accepted: "
-                        f"{result.code} {result.detail}"
-                    )
-                request.sent_at = now()
-                request.state = "sent"
-                report.sent.append(SentRequest(person.name, person.email, request.expires_at))
+            try:
+                report.sent.append(_send_request(workspace, key, transport, person_id))
+            except MailError as exc:
+                report.failed.append(str(exc))
     return report
+
+
+def _send_request(
+    workspace: Workspace, key: str, transport: Transport, person_id: int
+) -> SentRequest:
+    """One guest's new link and mail, committed only once the mail was accepted."""
+    from outreach.db import session_scope
+    from outreach.mail.message import build_message
+
+    settings = workspace.settings
+    with session_scope(workspace) as session:
+        person = session.get_one(Person, person_id)
+        episode = session.get_one(Episode, person.episode_id)
+        assert person.email is not None
+        try:
+            recipient = Address(display_name=person.name, addr_spec=person.email)
+        except (ValueError, IndexError, HeaderParseError):
+            raise MailError(f"{person.name}: unusable address {person.email!r}") from None
+        moment = now()
+        for old in _live_requests(session, person):
+            old.revoked_at = moment
+        request = ReviewRequest(
+            episode_id=episode.id,
+            person_id=person.id,
+            nonce=secrets.token_urlsafe(24),
+            state="not_sent",
+            expires_at=moment + dt.timedelta(days=settings.review.link_days),
+        )
+        session.add(request)
+        session.flush()
+        link = review_link(workspace, make_review_token(key, request))
+        subject, text = review_mail_text(workspace, episode, person.name, link, request.expires_at)
+        message = build_message(
+            sender=settings.newsletter.from_address,
+            to=recipient,
+            subject=subject,
+            text=text,
+            reply_to=settings.show.owner_email or None,
+            headers={"Auto-Submitted": "auto-generated"},
+        )
+        result = transport.send(message)
+        if not result.ok:
+            raise MailError(
+                f"the review mail to {person.email} was not accepted: "
+                f"{result.code or ''} {result.detail}".replace("  ", " ")
+            )
+        request.sent_at = now()
+        request.state = "sent"
+        return SentRequest(person.name, person.email, request.expires_at)
 
 
 def _live_requests(session: Session, person: Person) -> list[ReviewRequest]:

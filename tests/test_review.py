@@ -473,12 +473,18 @@ def test_accept_makes_a_version_publishable(
     )
 
 
-def test_unusable_guest_address_is_one_line(workspace: Workspace, run: Runner) -> None:
-    add_review_episode(workspace, guests=(("Cia", "cia@"),))
+def test_a_failing_guest_does_not_stop_the_others(workspace: Workspace, run: Runner) -> None:
+    add_review_episode(workspace, guests=(("Cia", "cia@"), ANNA))
     result = run("review", "request", "samtal-1", expect=1)
-    assert result.stderr == "Error: Cia: unusable address 'cia@'\n"
+    assert "Sent review link to Anna Andersson" in result.output
+    assert result.stderr.endswith(
+        "Error: 1 review mail(s) not sent: Cia: unusable address 'cia@'\n"
+    )
+    assert list(tokens_by_guest(workspace)) == [ANNA[1]]
     with session_scope(workspace) as s:
-        assert s.scalars(select(ReviewRequest)).all() == []
+        assert [r.state for r in s.scalars(select(ReviewRequest))] == ["sent"]
+    rows = status_rows(run)
+    assert rows["cia@"][2] == "not sent" and rows[ANNA[1]][2] == "sent"
 
 
 def test_unknown_speaker_labels_survive_the_form(

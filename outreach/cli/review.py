@@ -7,6 +7,7 @@ import datetime as dt
 import click
 
 from outreach.cli import pass_workspace
+from outreach.errors import MailError
 from outreach.workspace import Workspace
 
 
@@ -61,6 +62,8 @@ def review_request(workspace: Workspace, slug: str, email: str | None) -> None:
         click.echo(f"Skipped {reason}", err=True)
     if not report.sent:
         click.echo("No review links sent.")
+    if report.failed:
+        raise MailError(f"{len(report.failed)} review mail(s) not sent: {'; '.join(report.failed)}")
 
 
 @review_group.command("status")
