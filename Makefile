@@ -49,9 +49,14 @@ demo: install
 	$(OUT) episode normalize mote-i-umea
 	$(OUT) episode publish mote-i-umea
 	$(OUT) episode list
+	$(OUT) newsletter compose 2023-04-26
+	OUTREACH_SECRET_KEY=$(DEMO_KEY) $(OUT) newsletter send 2023-04-26
+	$(OUT) newsletter status 2023-04-26
 	$(OUT) feed build
 	@echo
 	@echo "Demo workspace: $(DEMO)  (database: $(DEMO)/outreach.db)"
+	@echo "The edition: $(DEMO)/newsletters/2023-04-26/ (email.html, email.txt, index.html)"
+	@echo "The sent messages: $(DEMO)/newsletters/outbox/*.eml"
 
 lint: install-test
 	$(PY) -m ruff check outreach tests benchmarks

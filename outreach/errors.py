@@ -57,3 +57,7 @@ class TokenRevokedError(TokenError):
 
 class ConcurrentUpdateError(DatabaseError):
     """Someone else saved the same thing at the same moment; the work was rolled back, retry it."""
+
+
+class ComposeError(OutreachError):
+    """An edition could not be composed: template or MJML errors, too large, no unsubscribe link."""
