@@ -132,6 +132,13 @@ def test_guest_reviews_in_a_real_browser(
     violations = axe_violations(page)
     assert violations == [], violations
     assert errors == []
+    # Leaving with unsent text asks first.
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    page.fill("#comment", "Inte skickat än.")
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert dialogs == ["beforeunload"]
     anna = guest_status(run, ANNA[1])
     assert anna[2] == "changes suggested" and anna[8] == "1"  # the conflict is counted
 

@@ -25,6 +25,16 @@
     });
     var hasConflicts = document.querySelector(".error-summary") !== null;
 
+    // Warn before leaving with unsent edits (the guest's text lives only in this page until sent).
+    var dirty = false;
+    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("submit", function () { dirty = false; });
+    window.addEventListener("beforeunload", function (event) {
+      if (!dirty) return;
+      event.preventDefault();
+      event.returnValue = "";
+    });
+
     // Edit fields open on demand (all open when the server reported a conflict).
     Array.prototype.forEach.call(form.querySelectorAll(".turn"), function (turn) {
       var edit = turn.querySelector(".turn-edit");
