@@ -27,6 +27,7 @@ COMMAND_GROUPS = [
     "outreach.cli.episode",
     "outreach.cli.newsletter",
     "outreach.cli.feed",
+    "outreach.cli.review",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
