@@ -28,6 +28,7 @@ COMMAND_GROUPS = [
     "outreach.cli.transcript",
     "outreach.cli.newsletter",
     "outreach.cli.feed",
+    "outreach.cli.review",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
