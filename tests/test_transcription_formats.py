@@ -245,3 +245,11 @@ def test_overlapping_speakers_are_named_in_the_order_cues_are_shown() -> None:
         "Anna: litet projekt och sedan växte det",
     ]
     assert [c.start for c in cues] == sorted(c.start for c in cues)
+
+
+def test_a_very_long_speaker_name_still_leaves_room_on_the_line() -> None:
+    name = "Anna-Karin Lindqvist Bergström, förvaltningschef"
+    text = formats.to_srt([segment(0, 0.0, "Hej och välkommen hit i dag", name)])
+    lines = list(srt.parse(text))[0].content.split("\n")
+    assert len(lines) <= 2 and all(len(line) <= 32 for line in lines)
+    assert lines[0].startswith("Anna-Karin Lin…: Hej och")

@@ -129,7 +129,7 @@ def build_cues(
         if not timed and index != group:
             group, group_speaker = index, speaker
             if name_prefix and speaker and speaker != last_speaker:
-                prefix = [f"{_clean(speaker)}:"]
+                prefix = [_name_prefix(speaker, line_chars)]
         pause = word["start"] - timed[-1]["end"] if timed else 0.0
         fits = len(wrap([*prefix, *_texts(timed), word["word"]], line_chars)) <= max_lines
         if timed and pause >= CUE_BREAK_PAUSE:
@@ -145,6 +145,15 @@ def build_cues(
     cues.sort(key=lambda c: (c.start, c.end))
     _separate_same_speaker(cues)
     return cues
+
+
+def _name_prefix(speaker: str, width: int) -> str:
+    """`Namn:`, shortened with … when a name alone would not leave room on its line."""
+    name = _clean(speaker)
+    limit = max(4, width // 2)
+    if len(name) + 1 > limit:
+        name = name[: limit - 2].rstrip() + "…"
+    return f"{name}:"
 
 
 def _split_long_words(words: list[Word], width: int) -> list[Word]:
