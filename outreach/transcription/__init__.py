@@ -8,6 +8,10 @@ A transcript is a list of segments (plain JSON, stored as-is in `transcripts.seg
 Times are seconds from the start of the episode audio. Words carry no surrounding spaces;
 `text` is the words joined by single spaces (editors may change both, see the review flow).
 Engines are imported lazily: faster-whisper and openai-whisper are heavy, and the second is optional.
+
+Modules: `engines` (the registry), `models` (where weights come from, their hash), `probe` (one
+ffmpeg pass: duration, levels, silences), `pipeline` (inputs → engine in chunks → `guards` →
+merged by time), `formats` (the exports). `outreach.transcripts` stores runs as versions.
 """
 
 from __future__ import annotations
