@@ -47,6 +47,8 @@ demo: install
 	  --guest "Karin Ek <karin.ek@umea.example.se>" --named "Karin Ek" \
 	  --cover $(SAMPLE)/cover.jpg --chapters $(SAMPLE)/chapters.json --summary $(SAMPLE)/summary.md
 	$(OUT) episode normalize mote-i-umea
+	$(OUT) episode transcribe mote-i-umea
+	$(OUT) transcript list mote-i-umea
 	$(OUT) episode publish mote-i-umea
 	$(OUT) episode list
 	$(OUT) newsletter compose 2023-04-26

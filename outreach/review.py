@@ -867,16 +867,6 @@ def accept(session: Session, slug: str, version: int | None = None) -> Transcrip
 
 
 def write_publishable_exports(workspace: Workspace, session: Session, episode: Episode) -> bool:
-    """INTEGRATION POINT with the transcription work (branch `transcribe`).
-
-    After a version is accepted, its exports (vtt, srt, json, txt, html) must be copied to
-    `episodes/<slug>/<slug>.*` for the feed and `outreach serve`. That is
-    `outreach.transcripts.publish_exports(workspace, session, episode)`, which lands with the
-    transcription branch; until it is merged this returns False and writes nothing. At merge, the
-    lead may replace the lookup with a direct call.
-    """
-    publish = getattr(transcripts, "publish_exports", None)
-    if publish is None:
-        return False
-    publish(workspace, session, episode)
-    return True
+    """Copy the publishable version's exports (vtt, srt, json, txt, html) to
+    `episodes/<slug>/<slug>.*` for the feed and `outreach serve`; False if none is publishable."""
+    return bool(transcripts.publish_exports(workspace, session, episode))

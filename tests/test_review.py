@@ -460,8 +460,13 @@ def test_accept_makes_a_version_publishable(
         assert ep is not None
         published = transcripts.publishable_version(s, ep, review_enabled=True)
         assert published is not None and published.version == 1
+    public = workspace.episodes_dir / "samtal-1" / "samtal-1.txt"
+    assert "Welcome to our podcast." not in public.read_text(encoding="utf-8")
     run("review", "accept", "samtal-1")
     assert [v.accepted_at is not None for v in versions(workspace)] == [False, True]
+    # Accepting writes the accepted version's exports where the feed and `serve` read them.
+    assert "Welcome to our podcast." in public.read_text(encoding="utf-8")
+    assert (workspace.episodes_dir / "samtal-1" / "samtal-1.vtt").is_file()
     assert "accepted v2" in run("review", "diff", "samtal-1").output
     assert (
         "no transcript version 9"

@@ -149,7 +149,7 @@ def review_accept(workspace: Workspace, slug: str, version: int | None) -> None:
             err=True,
         )
     if not written:
-        click.echo("Publishable exports were not written (no exporter installed).", err=True)
+        click.echo("Publishable exports were not written (no publishable version).", err=True)
 
 
 @review_group.command("revoke")
