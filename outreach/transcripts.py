@@ -87,7 +87,7 @@ def get_version(session: Session, episode: Episode, version: int | None = None) 
     else:
         transcript = session.scalar(query.where(Transcript.version == version))
     if transcript is None:
-        which = "a transcript" if version is None else f"transcript version {version}"
+        which = "transcript" if version is None else f"transcript version {version}"
         raise NotFoundError(f"episode {episode.slug} has no {which}")
     return transcript
 
