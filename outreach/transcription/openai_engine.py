@@ -1,0 +1,287 @@
+"""The openai-whisper engine (PyTorch, fp32 on the CPU): the engine the design card names.
+
+The only module besides `ct2_convert` that imports torch or whisper (the `openai-whisper` extra).
+The model may be an openai-whisper checkpoint (`.pt`), a CTranslate2 Whisper directory (converted
+once by `ct2_convert` and cached under the models cache, keyed by the SHA-256 of its `model.bin`)
+or an alias such as `base`, which resolves to such a directory. So both engines can run on the
+same weights, and with the same settings give the same words.
+
+Settings follow the faster-whisper engine: the language is given, `condition_on_previous_text` is
+off, word timestamps on, `hallucination_silence_threshold` and the compression-ratio threshold as
+set, and the glossary is the prompt of every 30-second window (`initial_prompt` with
+`carry_initial_prompt`: the same tokens faster-whisper's `hotwords` put there). openai-whisper has
+no VAD filter; the engine-independent silence guard covers that part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from filelock import FileLock
+
+from outreach.errors import TranscriptionError
+from outreach.transcription import ProgressCallback, Segment, TranscribeOptions, Word
+from outreach.transcription.ct2_convert import convert_ct2_dir, model_bin_path
+from outreach.transcription.models import (
+    BASE_MODEL_SHA256,
+    ResolvedModel,
+    default_cache_dir,
+    sha256_file,
+)
+
+if TYPE_CHECKING:
+    import whisper.model
+
+SAMPLE_RATE = 16_000
+HOP_LENGTH = 160  # whisper.audio: one mel frame per 10 ms
+CONVERTED_DIR = "openai-whisper"
+MODEL_HINT = (
+    "give an openai-whisper checkpoint (.pt), a CTranslate2 Whisper model directory, or 'base' "
+    "(offline); convert a CTranslate2 model with: outreach model convert CT2_DIR OUT.pt"
+)
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (the affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def model_bin_sha256(model_bin: Path) -> str:
+    """The SHA-256 of a model.bin; the joined offline base model records its own on verification."""
+    marker = model_bin.parent / ".verified"
+    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == BASE_MODEL_SHA256:
+        return BASE_MODEL_SHA256
+    return sha256_file(model_bin)
+
+
+def converted_checkpoint(ct2_dir: Path, cache_dir: Path | None = None) -> Path:
+    """The openai-whisper checkpoint for a CTranslate2 directory, converted on first use."""
+    model_bin = model_bin_path(ct2_dir)
+    digest = model_bin_sha256(model_bin)
+    target = (cache_dir or default_cache_dir()) / CONVERTED_DIR / f"{digest}.pt"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not target.is_file():
+            convert_ct2_dir(model_bin.parent, target)
+    return target
+
+
+def checkpoint_path(model: ResolvedModel) -> Path:
+    """Where the checkpoint for `model` lies (converting a CTranslate2 directory if need be)."""
+    if model.path is None:
+        raise TranscriptionError(
+            f"the openai-whisper engine needs local weights, not the hub name {model.name}; "
+            + MODEL_HINT
+        )
+    if model.path.is_dir():
+        return converted_checkpoint(model.path, model.cache_dir)
+    if model.path.name == "model.bin":
+        return converted_checkpoint(model.path.parent, model.cache_dir)
+    return model.path
+
+
+def load_checkpoint(path: Path) -> whisper.model.Whisper:
+    """Load an openai-whisper checkpoint on the CPU in fp32, with its alignment heads if it has them."""
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        dims = ModelDimensions(**checkpoint["dims"])
+        state_dict = checkpoint["model_state_dict"]
+    except Exception as exc:  # torch.load raises pickle, zip, EOF and runtime errors alike
+        raise TranscriptionError(
+            f"{path} is not an openai-whisper checkpoint ({_first_line(exc)}); {MODEL_HINT}"
+        ) from None
+    model = Whisper(dims)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        raise TranscriptionError(
+            f"{path} does not match openai-whisper's Whisper: {_first_line(exc)}"
+        ) from None
+    heads = checkpoint.get("alignment_heads")
+    if heads:
+        mask = torch.zeros(dims.n_text_layer, dims.n_text_head, dtype=torch.bool)
+        for layer, head in heads:
+            mask[layer, head] = True
+        model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+    del checkpoint, state_dict
+    return model.float().eval()
+
+
+def decode_audio(audio: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """16 kHz mono float32 samples, decoded by ffmpeg exactly as whisper.audio.load_audio does it.
+
+    whisper.audio.load_audio looks for `ffmpeg` on PATH only; imageio-ffmpeg ships one otherwise.
+    """
+    if not audio.is_file():
+        raise TranscriptionError(f"no audio file at {audio}")
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        import imageio_ffmpeg
+
+        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    command = [ffmpeg, "-nostdin", "-threads", "0", "-i", str(audio), "-f", "s16le", "-ac", "1"]
+    command += ["-acodec", "pcm_s16le", "-ar", str(SAMPLE_RATE), "-"]
+    result = subprocess.run(command, capture_output=True, check=False)
+    if result.returncode != 0 or not result.stdout:
+        lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise TranscriptionError(
+            f"cannot decode audio file {audio.name}: {lines[-1] if lines else 'no audio stream'}"
+        )
+    return np.frombuffer(result.stdout, np.int16).astype(np.float32) / 32768.0
+
+
+@contextlib.contextmanager
+def _progress_by_audio_time(progress: ProgressCallback | None, duration: float) -> Iterator[None]:
+    """Report openai-whisper's own progress (mel frames done) as seconds of audio.
+
+    whisper.transcribe drives a tqdm bar over the mel frames; it is swapped, for this call only,
+    for a bar that calls `progress` instead of drawing.
+    """
+    if progress is None:
+        yield
+        return
+    # The module, not the function of the same name that `whisper` re-exports over it.
+    transcribe_module = importlib.import_module("whisper.transcribe")
+
+    class _Bar:
+        def __init__(self, total: int = 0, **_: Any) -> None:
+            self.frames = 0
+            self.total = total
+
+        def __enter__(self) -> _Bar:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+        def update(self, frames: int) -> None:
+            self.frames = min(self.total, self.frames + frames)
+            assert progress is not None
+            progress(min(duration, self.frames * HOP_LENGTH / SAMPLE_RATE))
+
+    class _Tqdm:
+        tqdm = _Bar
+
+    original = transcribe_module.tqdm
+    transcribe_module.tqdm = _Tqdm
+    try:
+        yield
+    finally:
+        transcribe_module.tqdm = original
+
+
+class OpenAIWhisperEngine:
+    """One loaded openai-whisper model; `transcribe` may be called for several files."""
+
+    name = "openai-whisper"
+
+    def __init__(self, model: ResolvedModel, options: TranscribeOptions) -> None:
+        import torch
+
+        self.model = model.name
+        self.checkpoint = checkpoint_path(model)
+        threads = int(getattr(options, "cpu_threads", 0) or 0) or available_cores()
+        torch.set_num_threads(threads)
+        self._whisper = load_checkpoint(self.checkpoint)
+
+    def decode_options(self, options: TranscribeOptions) -> dict[str, Any]:
+        """openai-whisper's transcribe() arguments for `options` (faster-whisper's defaults)."""
+        kwargs: dict[str, Any] = {
+            "language": options.language or None,
+            "task": "transcribe",
+            # beam 1 is greedy decoding, as in faster-whisper (a 1-beam search is slower, not same).
+            "beam_size": options.beam_size if options.beam_size > 1 else None,
+            "best_of": 5,  # samples per temperature fallback, faster-whisper's default
+            "temperature": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+            "compression_ratio_threshold": options.compression_ratio_threshold,
+            "logprob_threshold": -1.0,
+            "no_speech_threshold": 0.6,
+            "condition_on_previous_text": False,
+            "word_timestamps": True,
+            "hallucination_silence_threshold": options.hallucination_silence_threshold,
+            "fp16": False,
+            "verbose": False,  # False (not None) keeps the progress bar, which we redirect
+        }
+        if options.beam_size > 1:
+            kwargs["patience"] = 1.0
+        if options.glossary:
+            kwargs["initial_prompt"] = ", ".join(options.glossary)
+            kwargs["carry_initial_prompt"] = True
+        return kwargs
+
+    def transcribe(
+        self,
+        audio: Path,
+        options: TranscribeOptions,
+        progress: ProgressCallback | None = None,
+    ) -> list[Segment]:
+        import torch
+
+        samples = decode_audio(audio)
+        duration = len(samples) / SAMPLE_RATE
+        kwargs = self.decode_options(options)
+        try:
+            with (
+                torch.inference_mode(),
+                _progress_by_audio_time(progress, duration),
+                contextlib.redirect_stdout(io.StringIO()),
+            ):
+                result = self._whisper.transcribe(samples, **kwargs)
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise TranscriptionError(
+                f"openai-whisper failed on {audio.name}: {_first_line(exc)}"
+            ) from None
+        segments: list[Segment] = []
+        for piece in result["segments"]:
+            segment = _segment(len(segments), piece)
+            if segment is not None:
+                segments.append(segment)
+        if progress is not None:
+            progress(duration)
+        return segments
+
+
+def _segment(index: int, piece: dict[str, Any]) -> Segment | None:
+    words: list[Word] = [
+        {
+            "start": round(float(w["start"]), 3),
+            "end": round(float(max(w["end"], w["start"])), 3),
+            "word": w["word"].strip(),
+            "probability": round(float(w["probability"]), 4),
+        }
+        for w in piece.get("words") or []
+        if w["word"].strip()
+    ]
+    text = " ".join(w["word"] for w in words) if words else " ".join(piece["text"].split())
+    if not text:
+        return None
+    return {
+        "id": index,
+        "start": words[0]["start"] if words else round(float(piece["start"]), 3),
+        "end": words[-1]["end"] if words else round(float(piece["end"]), 3),
+        "speaker": None,
+        "text": text,
+        "words": words,
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:240]
