@@ -25,6 +25,7 @@ COMMAND_GROUPS = [
     "outreach.cli.content",
     "outreach.cli.serve",
     "outreach.cli.episode",
+    "outreach.cli.model",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import mmap
+import os
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -61,8 +62,14 @@ EXPECTED_SCALARS = {
     "decoder/alibi": 0,
     "decoder/start_from_zero_embedding": 0,
 }
-# Scalars with no counterpart in openai-whisper (CTranslate2's own alignment defaults).
-IGNORED_SCALARS = {"decoder/alignment_heads", "decoder/alignment_layer"}
+# Scalars with no counterpart in openai-whisper: CTranslate2's own alignment defaults, and ALiBi
+# options that only apply when decoder/alibi (checked above) is on. Newer CTranslate2 writes them.
+IGNORED_SCALARS = {
+    "decoder/alignment_heads",
+    "decoder/alignment_layer",
+    "decoder/alibi_use_positive_positions",
+    "decoder/scale_alibi",
+}
 
 ProgressHook = Callable[[int, int], None]  # (tensors done, tensors in all)
 
@@ -503,6 +510,49 @@ def convert_ct2_dir(
     try:
         with atomic_path(out, suffix=".pt") as tmp:
             torch.save(checkpoint, tmp)
+            tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is no secret
     except OSError as exc:
         raise TranscriptionError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return dims
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def conversion_source(
+    source: str, out: Path, cache_dir: Path | None = None, overwrite: bool = False
+) -> Path:
+    """Check a conversion before it starts: the CTranslate2 directory for `source` (a directory or
+    an offline alias such as `base`), with `out` free to write and openai-whisper installed."""
+    from outreach.transcription.models import resolve_model
+
+    if out.is_dir():
+        raise TranscriptionError(f"{out} is a directory; give the checkpoint's file name")
+    if out.exists() and not overwrite:
+        raise TranscriptionError(f"{out} already exists (use --force to replace it)")
+    resolved = resolve_model(source, cache_dir)
+    if resolved.path is None:
+        raise TranscriptionError(
+            f"no CTranslate2 model directory at {source} (hub names are not fetched here; "
+            "download the model and give its directory)"
+        )
+    model_bin_path(resolved.path)
+    require_openai_whisper()
+    return resolved.path
+
+
+INSTALL_HINT = "pip install 'outreach[openai-whisper]' && pip install --no-deps openai-whisper"
+
+
+def require_openai_whisper() -> None:
+    """A one-line error naming the install when torch or openai-whisper is missing."""
+    try:
+        import torch  # noqa: F401
+        import whisper.model  # noqa: F401
+    except ImportError as exc:
+        raise TranscriptionError(
+            f"openai-whisper is not installed ({exc.name or exc}); run: {INSTALL_HINT}"
+        ) from exc

@@ -30,7 +30,11 @@ from filelock import FileLock
 
 from outreach.errors import TranscriptionError
 from outreach.transcription import ProgressCallback, Segment, TranscribeOptions, Word
-from outreach.transcription.ct2_convert import convert_ct2_dir, model_bin_path
+from outreach.transcription.ct2_convert import (
+    convert_ct2_dir,
+    model_bin_path,
+    require_openai_whisper,
+)
 from outreach.transcription.models import (
     BASE_MODEL_SHA256,
     ResolvedModel,
@@ -151,12 +155,9 @@ def decode_audio(audio: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
 def _progress_by_audio_time(progress: ProgressCallback | None, duration: float) -> Iterator[None]:
     """Report openai-whisper's own progress (mel frames done) as seconds of audio.
 
-    whisper.transcribe drives a tqdm bar over the mel frames; it is swapped, for this call only,
-    for a bar that calls `progress` instead of drawing.
+    whisper.transcribe drives a tqdm bar over the mel frames (drawn on stderr); it is swapped, for
+    this call only, for a bar that calls `progress` (if any) instead of drawing.
     """
-    if progress is None:
-        yield
-        return
     # The module, not the function of the same name that `whisper` re-exports over it.
     transcribe_module = importlib.import_module("whisper.transcribe")
 
@@ -173,8 +174,8 @@ def _progress_by_audio_time(progress: ProgressCallback | None, duration: float) 
 
         def update(self, frames: int) -> None:
             self.frames = min(self.total, self.frames + frames)
-            assert progress is not None
-            progress(min(duration, self.frames * HOP_LENGTH / SAMPLE_RATE))
+            if progress is not None:
+                progress(min(duration, self.frames * HOP_LENGTH / SAMPLE_RATE))
 
     class _Tqdm:
         tqdm = _Bar
@@ -193,6 +194,7 @@ class OpenAIWhisperEngine:
     name = "openai-whisper"
 
     def __init__(self, model: ResolvedModel, options: TranscribeOptions) -> None:
+        require_openai_whisper()
         import torch
 
         self.model = model.name
