@@ -121,7 +121,9 @@ def test_decode_options_follow_the_team_settings(tiny: dict[str, Path]) -> None:
 
 def test_bad_models_and_audio_are_one_line_errors(tiny: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(TranscriptionError, match="needs local weights, not the hub name"):
-        load_engine("openai-whisper", ResolvedModel("KBLab/kb-whisper-base", None, False), TINY_OPTIONS)
+        load_engine(
+            "openai-whisper", ResolvedModel("KBLab/kb-whisper-base", None, False), TINY_OPTIONS
+        )
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(TranscriptionError, match="is not an openai-whisper checkpoint") as info:

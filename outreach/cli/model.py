@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import click
@@ -53,11 +55,17 @@ def model_convert(ctx: click.Context, ct2_dir: str, out: Path, force: bool) -> N
     from outreach.transcription.ct2_convert import conversion_source, convert_ct2_dir
 
     source = conversion_source(ct2_dir, out, _cache_dir(ctx), overwrite=force)
-    with click.progressbar(length=1, label="Converting", file=click.get_text_stream("stderr")) as bar:
+    with contextlib.ExitStack() as stack:
+        bars: list = []
 
         def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
+            if not bars:  # started on the first tensor: header errors print no bar
+                bars.append(
+                    stack.enter_context(
+                        click.progressbar(length=total, label="Converting", file=sys.stderr)
+                    )
+                )
+            bars[0].update(done - bars[0].pos)
 
         dims = convert_ct2_dir(source, out, progress)
     click.echo(

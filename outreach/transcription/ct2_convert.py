@@ -286,7 +286,8 @@ class _Mapper:
             # int8/int16 quantised weights: CTranslate2 stored round(w * scale), per row or global.
             scale = model.array(scale_name).astype(np.float32)
             self.used.add(model.variable(scale_name).name)
-            values = values / scale.reshape(scale.shape + (1,) * (values.ndim - scale.ndim))
+            scale = scale.reshape(scale.shape + (1,) * (values.ndim - scale.ndim))
+            values = np.divide(values, scale, dtype=np.float32)
         elif var.dtype_id in (1, 2, 3):
             raise TranscriptionError(f"{model.path}: {name} is an integer tensor without a scale")
         if self.progress is not None:
@@ -334,13 +335,18 @@ def _dimensions(model: ModelBin, mapper: _Mapper) -> ModelDimensions:
         n_text_head=model.scalar("decoder/num_heads"),
         n_text_layer=_layer_count(model, "decoder"),
     )
-    for state, heads in ((dims.n_audio_state, dims.n_audio_head), (dims.n_text_state, dims.n_text_head)):
+    for state, heads in (
+        (dims.n_audio_state, dims.n_audio_head),
+        (dims.n_text_state, dims.n_text_head),
+    ):
         if heads <= 0 or state % heads:
             raise TranscriptionError(f"{model.path}: {heads} heads do not divide width {state}")
     return dims
 
 
-def _split(tensor: torch.Tensor, parts: int, width: int, name: str, path: Path) -> list[torch.Tensor]:
+def _split(
+    tensor: torch.Tensor, parts: int, width: int, name: str, path: Path
+) -> list[torch.Tensor]:
     if tensor.shape[0] != parts * width:
         raise TranscriptionError(
             f"{path}: {name} has {tensor.shape[0]} rows, expected {parts} x {width} (fused projection)"

@@ -180,12 +180,12 @@ def _progress_by_audio_time(progress: ProgressCallback | None, duration: float) 
     class _Tqdm:
         tqdm = _Bar
 
-    original = transcribe_module.tqdm
-    transcribe_module.tqdm = _Tqdm
+    original = getattr(transcribe_module, "tqdm")  # noqa: B009 - a bare ModuleType to mypy
+    setattr(transcribe_module, "tqdm", _Tqdm)  # noqa: B010
     try:
         yield
     finally:
-        transcribe_module.tqdm = original
+        setattr(transcribe_module, "tqdm", original)  # noqa: B010
 
 
 class OpenAIWhisperEngine:
