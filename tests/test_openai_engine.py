@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jiwer
 import pytest
+import torch
 
 from outreach.errors import TranscriptionError
 from outreach.transcription import TranscribeOptions
@@ -83,6 +84,11 @@ def test_random_checkpoint_runs_the_whole_path(tiny: dict[str, Path]) -> None:
     assert engine.name == "openai-whisper" and engine.model == "tiny.pt"
     heads = engine._whisper.alignment_heads.to_dense().nonzero().tolist()
     assert heads == TINY_ALIGNMENT_HEADS  # from the checkpoint, not whisper's default
+    # Assembled around the checkpoint's tensors: the same model Whisper(dims) + load would give.
+    reference = tiny_whisper(seed=1)
+    assert torch.equal(engine._whisper.decoder.mask, reference.decoder.mask)
+    for key, value in reference.state_dict().items():
+        assert torch.equal(engine._whisper.state_dict()[key], value), key
     seen: list[float] = []
     segments = engine.transcribe(SPEECH_EN, TINY_OPTIONS, seen.append)
     assert_well_formed(segments, DURATION)

@@ -20,6 +20,7 @@ torch is imported inside the functions: the base install has no torch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import mmap
@@ -27,7 +28,6 @@ import os
 import re
 import struct
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,11 +217,13 @@ class ModelBin:
         return int(self.array(name).item())
 
     def close(self) -> None:
-        self._map.close()
+        # An array view may still refer to the map (from an error's traceback): it closes with it.
+        with contextlib.suppress(BufferError):
+            self._map.close()
         self._file.close()
 
 
-@contextmanager
+@contextlib.contextmanager
 def open_model_bin(path: Path) -> Iterator[ModelBin]:
     model = ModelBin(path)
     try:

@@ -99,9 +99,13 @@ def checkpoint_path(model: ResolvedModel) -> Path:
 
 
 def load_checkpoint(path: Path) -> whisper.model.Whisper:
-    """Load an openai-whisper checkpoint on the CPU in fp32, with its alignment heads if it has them."""
+    """Load an openai-whisper checkpoint on the CPU in fp32, with its alignment heads if it has them.
+
+    The checkpoint is memory-mapped and its tensors become the model's parameters (`assign=True`),
+    so the weights are in memory once, not twice (a built model plus the loaded state dict).
+    """
     import torch
-    from whisper.model import ModelDimensions, Whisper
+    from whisper.model import ModelDimensions
 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -111,9 +115,8 @@ def load_checkpoint(path: Path) -> whisper.model.Whisper:
         raise TranscriptionError(
             f"{path} is not an openai-whisper checkpoint ({_first_line(exc)}); {MODEL_HINT}"
         ) from None
-    model = Whisper(dims)
     try:
-        model.load_state_dict(state_dict, strict=True)
+        model = _whisper_from(dims, state_dict)
     except RuntimeError as exc:
         raise TranscriptionError(
             f"{path} does not match openai-whisper's Whisper: {_first_line(exc)}"
@@ -124,8 +127,41 @@ def load_checkpoint(path: Path) -> whisper.model.Whisper:
         for layer, head in heads:
             mask[layer, head] = True
         model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
-    del checkpoint, state_dict
-    return model.float().eval()
+    return model.float().eval()  # float(): official checkpoints are fp16; fp32 is a no-op
+
+
+def _whisper_from(dims: Any, state_dict: dict[str, Any]) -> whisper.model.Whisper:
+    """whisper.model.Whisper around `state_dict`'s tensors, loaded with strict=True.
+
+    The encoder and decoder are built on the meta device (no memory) and take the tensors as they
+    are; Whisper's own constructor cannot run there (it makes a sparse tensor), so this repeats its
+    few lines and then rebuilds the two non-persistent buffers. If anything is left on the meta
+    device (a later openai-whisper with more buffers), it falls back to building Whisper normally.
+    """
+    import numpy
+    import torch
+    from whisper.model import AudioEncoder, TextDecoder, Whisper
+
+    model = Whisper.__new__(Whisper)
+    torch.nn.Module.__init__(model)
+    model.dims = dims
+    with torch.device("meta"):
+        model.encoder = AudioEncoder(
+            dims.n_mels, dims.n_audio_ctx, dims.n_audio_state, dims.n_audio_head, dims.n_audio_layer
+        )
+        model.decoder = TextDecoder(
+            dims.n_vocab, dims.n_text_ctx, dims.n_text_state, dims.n_text_head, dims.n_text_layer
+        )
+    model.load_state_dict(state_dict, strict=True, assign=True)
+    mask = torch.empty(dims.n_text_ctx, dims.n_text_ctx).fill_(-numpy.inf).triu_(1)
+    model.decoder.register_buffer("mask", mask, persistent=False)
+    heads = torch.zeros(dims.n_text_layer, dims.n_text_head, dtype=torch.bool)
+    heads[dims.n_text_layer // 2 :] = True  # Whisper's default: the upper half of the layers
+    model.register_buffer("alignment_heads", heads.to_sparse(), persistent=False)
+    if any(t.is_meta for t in [*model.parameters(), *model.buffers()]):
+        model = Whisper(dims)
+        model.load_state_dict(state_dict, strict=True)
+    return model
 
 
 def decode_audio(audio: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
