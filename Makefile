@@ -5,6 +5,7 @@ DEMO := build/demo
 # Demo-only signing key; real deployments set OUTREACH_SECRET_KEY themselves (see README, Secrets).
 DEMO_KEY := demo-key-not-secret-0123456789abcdefghijklmnop
 OUT := $(PY) -m outreach -w $(DEMO)
+SAMPLE := $(DEMO)/episodes/samples
 
 # openai-whisper without its triton requirement (GPU-only, ~1 GB): the extra brings everything else.
 OPENAI_WHISPER := openai-whisper==20250625
@@ -50,8 +51,21 @@ demo: install
 	$(OUT) content import $(DEMO)/newsletters/sample-content.yaml
 	$(OUT) subscriber import $(DEMO)/newsletters/sample-subscribers.csv --confirmed --source "demo: sample list"
 	$(OUT) subscriber list
+	$(OUT) episode add $(SAMPLE)/jonatan.opus $(SAMPLE)/karin.opus --mix $(SAMPLE)/mix.opus \
+	  --title "Möte i Umeå" --number 1 --published 2023-04-26 \
+	  --guest "Karin Ek <karin.ek@umea.example.se>" --named "Karin Ek" \
+	  --cover $(SAMPLE)/cover.jpg --chapters $(SAMPLE)/chapters.json --summary $(SAMPLE)/summary.md
+	$(OUT) episode normalize mote-i-umea
+	$(OUT) episode publish mote-i-umea
+	$(OUT) episode list
+	$(OUT) newsletter compose 2023-04-26
+	OUTREACH_SECRET_KEY=$(DEMO_KEY) $(OUT) newsletter send 2023-04-26
+	$(OUT) newsletter status 2023-04-26
+	$(OUT) feed build
 	@echo
 	@echo "Demo workspace: $(DEMO)  (database: $(DEMO)/outreach.db)"
+	@echo "The edition: $(DEMO)/newsletters/2023-04-26/ (email.html, email.txt, index.html)"
+	@echo "The sent messages: $(DEMO)/newsletters/outbox/*.eml"
 
 lint: install-test
 	$(PY) -m ruff check outreach tests benchmarks

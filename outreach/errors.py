@@ -49,3 +49,7 @@ class TokenError(OutreachError):
 
 class TokenExpiredError(TokenError):
     """A signed token was valid but is older than its lifetime."""
+
+
+class ComposeError(OutreachError):
+    """An edition could not be composed: template or MJML errors, too large, no unsubscribe link."""

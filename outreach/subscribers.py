@@ -427,6 +427,11 @@ def unsubscribe_token(key: str, subscriber: Subscriber) -> str:
     return tokens.make_permanent_token(key, tokens.UNSUBSCRIBE, _binding(subscriber))
 
 
+def unsubscribe_token_for(key: str, subscriber_id: int, email: str) -> str:
+    """`unsubscribe_token` from plain values (the send loop has no ORM objects)."""
+    return unsubscribe_token(key, Subscriber(id=subscriber_id, email=email))
+
+
 def subscriber_for_unsubscribe_token(session: Session, key: str, token: str) -> Subscriber:
     return _bound_subscriber(session, tokens.read_permanent_token(key, tokens.UNSUBSCRIBE, token))
 

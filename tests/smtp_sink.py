@@ -41,7 +41,9 @@ class ScriptedHandler:
     """Per-recipient scripts: a deque of actions used one per attempt; `always` applies when empty.
 
     Actions: '250', '451', '454', '550' (at RCPT for 451/550, after DATA for 454), 'drop-rcpt'
-    (close the connection when the recipient is given), 'data-550' (reject after the data).
+    (close the connection when the recipient is given), 'data-550' (reject after the data),
+    'drop-data' (keep the message, then close the connection without replying: the client cannot
+    know it was delivered).
     """
 
     delay: float = 0.0
@@ -90,6 +92,13 @@ class ScriptedHandler:
                 action
             ]
         self._consume(address)
+        if action == "drop-data":
+            with self.lock:
+                self.log.append(
+                    Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+                )
+            server.transport.close()
+            return "421 4.3.0 closing"
         # Record before replying, like a real MTA that queues the message and then says 250: a client
         # killed while waiting for the reply has still delivered the message.
         with self.lock:

@@ -431,6 +431,9 @@ def media(workspace: Workspace) -> dict[str, Path]:
             )
         files[slug] = audio
     (workspace.feeds_dir / "podcast.xml").write_text("<rss/>", encoding="utf-8")
+    (workspace.feeds_dir / "nyhetsbrev.xml").write_text(
+        '<?xml version="1.0"?>\n<feed xmlns="http://www.w3.org/2005/Atom"/>', encoding="utf-8"
+    )
     (workspace.feeds_dir / "events.ics").write_text(
         "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", encoding="utf-8"
     )
@@ -456,6 +459,8 @@ def test_media_types_cors_and_published_only(client: FlaskClient, media: dict[st
     assert "Access-Control-Allow-Origin" not in audio.headers
     feed = client.get("/feeds/podcast.xml")
     assert feed.headers["Content-Type"] == "application/rss+xml; charset=utf-8"
+    atom = client.get("/feeds/nyhetsbrev.xml")
+    assert atom.headers["Content-Type"] == "application/atom+xml; charset=utf-8"
     assert client.get("/feeds/events.ics").headers["Content-Type"] == "text/calendar; charset=utf-8"
     for url in (
         "/episodes/utkast/utkast.mp3",

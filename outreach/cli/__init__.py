@@ -25,6 +25,8 @@ COMMAND_GROUPS = [
     "outreach.cli.content",
     "outreach.cli.serve",
     "outreach.cli.episode",
+    "outreach.cli.newsletter",
+    "outreach.cli.feed",
     "outreach.cli.model",
 ]
 

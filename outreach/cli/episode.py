@@ -1,9 +1,23 @@
-"""`outreach episode ...`: podcast episodes (add, normalise, publish; transcribe and import-feed
-come from their own modules through EXTRA_COMMANDS)."""
+"""`outreach episode ...`: podcast episodes (add, list, show, normalize, publish, unpublish;
+transcribe and import-feed come from their own modules through EXTRA_COMMANDS)."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from outreach import episodes
+from outreach.cli import pass_workspace
+from outreach.db import session_scope
+from outreach.errors import ValidationError
+from outreach.models import Episode
+from outreach.workspace import Workspace
+
+AudioPath = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.group("episode")
@@ -12,8 +26,330 @@ def episode_group() -> None:
 
     \b
     Example:
+        outreach episode add samtal.wav --title "Möte i Umeå" --guest "Karin Ek <karin@umea.se>"
+        outreach episode normalize mote-i-umea
         outreach episode list
     """
+
+
+def _people(
+    hosts: tuple[str, ...],
+    guests: tuple[str, ...],
+    named: tuple[str, ...],
+    default_hosts: list[str],
+) -> tuple[list[episodes.PersonSpec], list[episodes.PersonSpec]]:
+    host_specs = [
+        episodes.parse_person(h, "host", consent_named=True) for h in (hosts or default_hosts)
+    ]
+    guest_specs = [episodes.parse_person(g, "guest") for g in guests]
+    for key in named:
+        wanted = key.strip().lower()
+        matches = [
+            i
+            for i, g in enumerate(guest_specs)
+            if wanted in (g.name.lower(), (g.email or "").lower())
+        ]
+        if not matches:
+            raise ValidationError(f"--named {key!r} matches no --guest (give the name or e-mail)")
+        for i in matches:
+            g = guest_specs[i]
+            guest_specs[i] = episodes.PersonSpec(g.name, g.email, g.role, consent_named=True)
+    return host_specs, guest_specs
+
+
+@episode_group.command("add")
+@click.argument("audio", nargs=-1, required=True, type=AudioPath)
+@click.option("--title", required=True, help="Episode title (the slug is made from it).")
+@click.option("--slug", help="ASCII slug instead of the one made from the title.")
+@click.option("--number", type=click.IntRange(min=0), help="Episode number.")
+@click.option("--season", type=click.IntRange(min=1), help="Season number.")
+@click.option("--published", help="Publication date, YYYY-MM-DD (06:00 local) or ISO date-time.")
+@click.option(
+    "--summary", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Text file."
+)
+@click.option("--host", "hosts", multiple=True, help='"Namn <e-post>"; default: [show] hosts.')
+@click.option("--guest", "guests", multiple=True, help='"Namn <e-post>" (repeat per guest).')
+@click.option(
+    "--named", multiple=True, help="Guest (name or e-mail) who agreed to be named in the feed."
+)
+@click.option("--speaker", "speakers", multiple=True, help="Speaker of each file, in order.")
+@click.option("--mix", type=AudioPath, help="Mixed file of a multitrack recording.")
+@click.option(
+    "--cover", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Square art."
+)
+@click.option(
+    "--chapters",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Podcasting 2.0 JSON chapters.",
+)
+@pass_workspace
+def episode_add(
+    workspace: Workspace,
+    audio: tuple[Path, ...],
+    title: str,
+    slug: str | None,
+    number: int | None,
+    season: int | None,
+    published: str | None,
+    summary: Path | None,
+    hosts: tuple[str, ...],
+    guests: tuple[str, ...],
+    named: tuple[str, ...],
+    speakers: tuple[str, ...],
+    mix: Path | None,
+    cover: Path | None,
+    chapters: Path | None,
+) -> None:
+    """Add an episode: copy its audio in (the originals are never changed) and give it a GUID.
+
+    Several AUDIO files are one multitrack recording, one file per speaker. Each track is
+    labelled by --speaker (in order), else by the hosts and then the guests in the order given.
+    Normalising sums the tracks, unless --mix gives the mixed file. Every file is decoded in
+    full first: if any is not audio, is corrupt or is empty, nothing is added.
+
+    \b
+    Example:
+        outreach episode add jonatan.wav karin.wav --mix mix.wav --title "Möte i Umeå" \\
+            --number 12 --guest "Karin Ek <karin@umea.se>" --named karin@umea.se \\
+            --cover omslag.jpg --chapters chapters.json --summary beskrivning.md
+    """
+    settings = workspace.settings
+    host_specs, guest_specs = _people(hosts, guests, named, settings.show.hosts)
+    when = episodes.parse_published(published, settings.newsletter.timezone) if published else None
+    text = None
+    if summary is not None:
+        try:
+            text = summary.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError(f"{summary}: not UTF-8 text") from None
+    with session_scope(workspace) as session:
+        episode = episodes.add_episode(
+            session,
+            workspace,
+            list(audio),
+            title=title,
+            slug=slug,
+            number=number,
+            season=season,
+            published=when,
+            summary=text,
+            hosts=host_specs,
+            guests=guest_specs,
+            speakers=speakers,
+            cover=cover,
+            chapters=chapters,
+            mix=mix,
+            language=settings.show.language,
+        )
+        tracks = len(episode.tracks)
+        click.echo(
+            f"Added episode {episode.slug} ({tracks} track{'s' if tracks > 1 else ''}), "
+            f"guid {episode.guid}"
+        )
+        click.echo(f"Next: outreach episode normalize {episode.slug}")
+
+
+def _row(episode: Episode) -> dict[str, Any]:
+    return {
+        "slug": episode.slug,
+        "guid": episode.guid,
+        "number": episode.number,
+        "season": episode.season,
+        "title": episode.title,
+        "status": episode.status,
+        "published_at": episode.published_at.isoformat() if episode.published_at else None,
+        "audio": episode.audio,
+        "duration_seconds": episode.duration_seconds,
+        "byte_size": episode.byte_size,
+        "loudness_lufs": episode.loudness_lufs,
+        "true_peak_dbtp": episode.true_peak_dbtp,
+        "loudness_range_lu": episode.loudness_range_lu,
+    }
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+@episode_group.command("list")
+@click.option("--status", type=click.Choice(episodes.STATUSES), help="Only this status.")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@pass_workspace
+def episode_list(workspace: Workspace, status: str | None, as_json: bool) -> None:
+    """List episodes with status, length and loudness.
+
+    \b
+    Example:
+        outreach episode list --status published
+    """
+    with session_scope(workspace) as session:
+        rows = [_row(e) for e in episodes.list_episodes(session, status)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    headers = ["slug", "no", "status", "length", "LUFS", "title"]
+    table = [
+        [
+            r["slug"],
+            "" if r["number"] is None else str(r["number"]),
+            r["status"],
+            _duration(r["duration_seconds"]),
+            "" if r["loudness_lufs"] is None else f"{r['loudness_lufs']:.1f}",
+            r["title"],
+        ]
+        for r in rows
+    ]
+    widths = [max([len(h), *(len(t[i]) for t in table)]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for t in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)).rstrip())
+    click.echo(f"{len(table)} episode(s)")
+
+
+@episode_group.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
+@pass_workspace
+def episode_show(workspace: Workspace, slug: str, as_json: bool) -> None:
+    """Show one episode: GUID, files, tracks, people and loudness.
+
+    \b
+    Example:
+        outreach episode show mote-i-umea
+    """
+    with session_scope(workspace) as session:
+        episode = episodes.get_episode(session, slug)
+        data = _row(episode)
+        data["summary"] = episode.summary
+        data["cover"] = episode.cover
+        data["chapters"] = episode.chapters
+        mixed = episodes.mix_path(workspace, episode)
+        data["mix"] = str(mixed.relative_to(workspace.root)) if mixed else None
+        data["tracks"] = [
+            {"position": t.position, "path": t.path, "speaker": t.speaker} for t in episode.tracks
+        ]
+        data["people"] = [
+            {"name": p.name, "email": p.email, "role": p.role, "consent_named": p.consent_named}
+            for p in episode.people
+        ]
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{data['title']}  ({data['slug']}, {data['status']})")
+    for key in ("guid", "number", "season", "published_at", "audio", "cover", "chapters", "mix"):
+        if data[key] is not None:
+            click.echo(f"  {key}: {data[key]}")
+    if data["duration_seconds"] is not None:
+        click.echo(
+            f"  length: {_duration(data['duration_seconds'])}, {data['byte_size']} bytes; "
+            f"{data['loudness_lufs']} LUFS, true peak {data['true_peak_dbtp']} dBTP, "
+            f"LRA {data['loudness_range_lu']} LU"
+        )
+    for t in data["tracks"]:
+        click.echo(f"  track {t['position']}: {t['path']}  speaker: {t['speaker'] or '-'}")
+    for p in data["people"]:
+        email = f" <{p['email']}>" if p["email"] else ""
+        consent = "may be named" if p["consent_named"] else "not named in the feed"
+        click.echo(f"  {p['role']}: {p['name']}{email}  ({consent})")
+    if data["summary"]:
+        click.echo(f"  summary: {data['summary']}")
+
+
+class _StepBars:
+    """One click progress bar (stderr, by audio time) per step of the normalisation."""
+
+    def __init__(self) -> None:
+        self.step: str | None = None
+        self.bar: Any = None
+        self.done = 0
+
+    def __call__(self, step: str, seconds: float, total: float) -> None:
+        if step != self.step:
+            self.close()
+            self.step, self.done = step, 0
+            self.bar = click.progressbar(
+                length=max(1, round(total)), label=f"{step:<22}", file=sys.stderr
+            )
+            self.bar.__enter__()
+        now = round(seconds)
+        if now > self.done:
+            self.bar.update(now - self.done)
+            self.done = now
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@episode_group.command("normalize")
+@click.argument("slug")
+@pass_workspace
+def episode_normalize(workspace: Workspace, slug: str) -> None:
+    """Normalise loudness (BS.1770, [audio] targets) and encode <slug>.mp3 with tags and chapters.
+
+    Measures the source, applies one static gain and a true-peak limiter (the loudness range is
+    kept), encodes MP3, then measures the encoded file again and prints both. Safe to re-run:
+    the MP3 is replaced atomically.
+
+    \b
+    Example:
+        outreach episode normalize mote-i-umea
+    """
+    bars = _StepBars()
+    with session_scope(workspace) as session:
+        try:
+            report = episodes.normalize_episode(session, workspace, slug, progress=bars)
+        finally:
+            bars.close()
+        audio_path = episodes.get_episode(session, slug).audio
+    click.echo(f"Before: {report.before.describe()}")
+    click.echo(f"After:  {report.after.describe()}  ({audio_path}, {report.byte_size} bytes)")
+    click.echo(
+        f"Gain {report.gain_db:+.1f} dB; the limiter touched {report.limiter.limited_share:.1%} "
+        f"of the audio, at most {report.limiter.max_reduction_db:.1f} dB "
+        f"(target {report.target_lufs:g} LUFS, ceiling {report.ceiling_dbtp:g} dBTP)"
+    )
+    for note in report.notes:
+        click.echo(f"Note: {note}", err=True)
+
+
+@episode_group.command("publish")
+@click.argument("slug")
+@click.option("--date", "when", help="Publication date (default: --published from add, or now).")
+@pass_workspace
+def episode_publish(workspace: Workspace, slug: str, when: str | None) -> None:
+    """Publish a normalised episode (it then appears in the feed and is served).
+
+    \b
+    Example:
+        outreach episode publish mote-i-umea --date 2023-04-26
+    """
+    moment = (
+        episodes.parse_published(when, workspace.settings.newsletter.timezone) if when else None
+    )
+    with session_scope(workspace) as session:
+        episode = episodes.publish_episode(session, workspace, slug, moment)
+        stamp = episode.published_at.isoformat() if episode.published_at else ""
+        click.echo(f"Published {episode.slug} ({stamp})")
+
+
+@episode_group.command("unpublish")
+@click.argument("slug")
+@pass_workspace
+def episode_unpublish(workspace: Workspace, slug: str) -> None:
+    """Take an episode back to draft (its GUID and date are kept for a later publish).
+
+    \b
+    Example:
+        outreach episode unpublish mote-i-umea
+    """
+    with session_scope(workspace) as session:
+        episode = episodes.unpublish_episode(session, slug)
+        click.echo(f"Unpublished {episode.slug} (now draft)")
 
 
 COMMANDS = [episode_group]

@@ -10,13 +10,14 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import io
+import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime, formataddr, getaddresses
 from typing import Any
 
 from outreach.errors import MailError
@@ -166,3 +167,156 @@ def message_bytes(message: EmailMessage) -> bytes:
     buffer = io.BytesIO()
     _Generator(buffer, mangle_from_=False, policy=MAIL_POLICY).flatten(message)
     return buffer.getvalue()
+
+
+def quoted_printable(content: str) -> bytes:
+    """UTF-8 quoted-printable with CRLF line ends, ending in a line break."""
+    normalised = content.replace("\r\n", "\n").replace("\r", "\n")
+    if not normalised.endswith("\n"):
+        normalised += "\n"
+    return binascii.b2a_qp(normalised.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
+class QuotedPrintableTemplate:
+    """A body whose lines mostly never change: those are encoded once, the rest per message.
+
+    Quoted-printable encodes each line on its own, so the encoded lines of a template without
+    placeholders can be reused; only lines matching `varying` are filled and encoded per message.
+    """
+
+    def __init__(self, template: str, varying: re.Pattern[str]) -> None:
+        normalised = template.replace("\r\n", "\n").replace("\r", "\n")
+        if not normalised.endswith("\n"):
+            normalised += "\n"
+        self._parts: list[bytes | str] = []
+        fixed: list[str] = []
+        for line in normalised.splitlines(keepends=True):
+            if varying.search(line):
+                if fixed:
+                    self._parts.append(quoted_printable("".join(fixed)))
+                    fixed = []
+                self._parts.append(line)
+            else:
+                fixed.append(line)
+        if fixed:
+            self._parts.append(quoted_printable("".join(fixed)))
+
+    def encode(self, fill: Callable[[str], str]) -> bytes:
+        """The encoded body with `fill` applied to each varying line."""
+        return b"".join(
+            part if isinstance(part, bytes) else quoted_printable(fill(part))
+            for part in self._parts
+        )
+
+
+def ascii_address(address: str) -> str:
+    """An address as it can travel without SMTPUTF8: the domain in IDNA (punycode).
+
+    A non-ASCII local part cannot be expressed that way: MailError.
+    """
+    if address.isascii():
+        return address
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise MailError(f"{address}: a non-ASCII local part needs SMTPUTF8 (not supported)")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        raise MailError(f"{address}: the domain cannot be encoded (IDNA)") from None
+
+
+class PreparedMessage:
+    """One message shape for many recipients (a newsletter): fast per-recipient wire bytes.
+
+    The headers that are the same for everyone (From, Subject, Reply-To, List-Id, List-Archive,
+    List-Unsubscribe-Post, ...) are built and folded once by `build_message`; per recipient only To,
+    Date, Message-ID, List-Unsubscribe and the two quoted-printable bodies are assembled. That is
+    about ten times faster than `build_message` + `message_bytes`, whose header parsing and folding
+    dominated a send; tests check both give the same message.
+    """
+
+    _VARYING = frozenset({b"to", b"date", b"message-id", b"list-unsubscribe", b"content-type"})
+
+    def __init__(
+        self,
+        *,
+        sender: str | Address,
+        subject: str,
+        reply_to: str | Address | None = None,
+        list_id: str | None = None,
+        one_click: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.sender = parse_address(sender)
+        self._build_args: dict[str, Any] = {
+            "sender": self.sender,
+            "subject": subject,
+            "reply_to": reply_to,
+            "list_id": list_id,
+            "one_click": one_click,
+            "headers": headers,
+        }
+        prototype = build_message(
+            to="prototype@example.org",
+            text="-",
+            html="-",
+            list_unsubscribe=["https://example.org/u/prototype"],
+            **self._build_args,
+        )
+        head = message_bytes(prototype).split(b"\r\n\r\n", 1)[0]
+        fields: list[bytes] = []
+        for line in head.split(b"\r\n"):
+            if line[:1] in (b" ", b"\t") and fields:
+                fields[-1] += b"\r\n" + line
+            else:
+                fields.append(line)
+        self._fixed = b"".join(
+            f + b"\r\n" for f in fields if f.split(b":", 1)[0].strip().lower() not in self._VARYING
+        )
+
+    def render(
+        self,
+        *,
+        to_name: str | None,
+        to_address: str,
+        text: str | bytes,
+        html: str | bytes,
+        list_unsubscribe: Sequence[str],
+        message_id: str,
+        date: dt.datetime,
+    ) -> bytes:
+        """The wire bytes of one recipient's message (CRLF line ends).
+
+        `text` and `html` are the bodies, or as bytes already encoded by `quoted_printable` (or a
+        `QuotedPrintableTemplate`).
+        """
+        to_address = ascii_address(to_address)
+        if to_name and any(c in to_name for c in "\r\n"):
+            to_name = " ".join(to_name.split())
+        if date.tzinfo is None:
+            raise MailError("the Date of a message needs a time zone")
+        to_value = formataddr((to_name, to_address), charset="utf-8") if to_name else to_address
+        boundary = f"=_{uuid.uuid4().hex}"
+        unsubscribe = ",\r\n ".join(f"<{uri}>" for uri in list_unsubscribe)
+        head = (
+            f"To: {to_value}\r\n"
+            f"Date: {format_datetime(date)}\r\n"
+            f"Message-ID: {message_id}\r\n"
+            + (f"List-Unsubscribe: {unsubscribe}\r\n" if list_unsubscribe else "")
+            + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+        ).encode("ascii")
+        parts = [self._fixed, head]
+        for index, (subtype, content) in enumerate((("plain", text), ("html", html))):
+            encoded = content if isinstance(content, bytes) else quoted_printable(content)
+            # The CRLF before a boundary belongs to the boundary (RFC 2046), not to the body.
+            parts.append(
+                (
+                    ("\r\n" if index else "")
+                    + f"--{boundary}\r\n"
+                    + f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                    + "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+                ).encode("ascii")
+            )
+            parts.append(encoded)
+        parts.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+        return b"".join(parts)

@@ -18,8 +18,8 @@ The password never appears in the URL or in settings: it comes from `OUTREACH_SM
 `send()` never raises for a delivery problem: it returns a `SendResult` classified by the SMTP reply
 code (2xx sent, 4xx transient, 5xx permanent), because smtplib's exception types do not say which
 (`SMTPRecipientsRefused` covers both 451 and 550, a 454 arrives as `SMTPDataError`). A connection the
-server dropped is reopened once before MAIL FROM; a drop after the message data was sent is reported
-as transient. Only problems the user must fix (bad URL, missing password, failed login, TLS
+server dropped is reopened once before MAIL FROM; a drop during DATA is reported as transient with
+`uncertain=True` (the server may have the message). Only problems the user must fix (bad URL, missing password, failed login, TLS
 certificate errors) raise `MailError`.
 """
 
@@ -68,6 +68,9 @@ class SendResult:
     message_id: str | None = None
     recipient_refused: bool = False
     refused: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # The connection was lost after the message data may have reached the server: it may have been
+    # delivered. A ledger must not retry this on its own (that is how duplicates happen).
+    uncertain: bool = False
 
     @property
     def ok(self) -> bool:
@@ -276,12 +279,15 @@ class SmtpTransport(_BaseTransport):
                 if attempt == 2:
                     return SendResult("transient", exc.code, exc.detail, message_id)
             except (OSError, smtplib.SMTPException) as exc:
+                # Only DATA gets here (drops at MAIL/RCPT are _DroppedBeforeData): the server may
+                # have the whole message, so the outcome is uncertain.
                 self._drop()
                 return SendResult(
                     "transient",
                     None,
-                    f"connection lost while sending: {_describe(exc)}",
+                    f"connection lost while sending the message data: {_describe(exc)}",
                     message_id,
+                    uncertain=True,
                 )
         raise AssertionError("unreachable")
 

@@ -8,6 +8,7 @@ URL layout (the same in `export-site`): `/feeds/<file>`, `/episodes/<cover>`, `/
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ CONTENT_TYPES = {
     ".webp": "image/webp",
 }
 TRANSCRIPT_SUFFIXES = (".vtt", ".srt", ".json", ".txt", ".html")
+ROOT_ELEMENT = re.compile(rb"<(?![?!])([\w:.-]+)")
 FEED_MAX_AGE = 300
 MEDIA_MAX_AGE = 86_400
 # Transcript HTML is static text: no script, no forms.
@@ -56,7 +58,9 @@ def serve_file(path: Path, *, max_age: int, cors: bool = False) -> Response:
         abort(404)
     response = send_file(path, conditional=True, max_age=max_age)
     # Set the full header ourselves: werkzeug would add a second charset to text/* types.
-    response.headers["Content-Type"] = CONTENT_TYPES[suffix]
+    response.headers["Content-Type"] = (
+        CONTENT_TYPES[".atom"] if suffix == ".xml" and _is_atom(path) else CONTENT_TYPES[suffix]
+    )
     response.headers["Accept-Ranges"] = "bytes"
     if cors:
         response.headers["Access-Control-Allow-Origin"] = "*"
@@ -66,6 +70,13 @@ def serve_file(path: Path, *, max_age: int, cors: bool = False) -> Response:
     if suffix == ".html":
         response.headers["Content-Security-Policy"] = STATIC_HTML_CSP
     return response
+
+
+def _is_atom(path: Path) -> bool:
+    """An .xml feed whose root is Atom's <feed> (feeds/nyhetsbrev.xml) rather than RSS's <rss>."""
+    with path.open("rb") as handle:
+        root = ROOT_ELEMENT.search(handle.read(2048))
+    return root is not None and root.group(1).split(b":")[-1] == b"feed"
 
 
 def _inside(path: Path, folder: Path) -> bool:

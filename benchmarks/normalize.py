@@ -1,0 +1,169 @@
+"""Normalise a 60-minute episode: wall time, peak RSS and result, next to ffmpeg-normalize.
+
+    .venv/bin/python benchmarks/normalize.py [--minutes 60]
+
+Builds a stereo 44.1 kHz WAV in a temporary folder (the committed Swedish and English speech
+looped, level jumps of -14 to +4 dB every 20-40 s, background noise), then runs
+`outreach episode normalize` in a child process and `ffmpeg-normalize` (EBU R128, libmp3lame 128k,
+the same targets) on the same file, each timed with its own peak RSS (os.wait4), and measures both
+MP3s with ffmpeg's ebur128 filter as the independent meter.
+Targets: <= 0.5x ffmpeg-normalize's wall time, <= 300 MB peak RSS, -16 +-0.5 LUFS, <= -1.0 dBTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from outreach.audio import ffmpeg_exe  # noqa: E402
+from tests.helpers.loudness import decode, ebur128  # noqa: E402
+
+RATE = 44100
+
+
+def build_episode(path: Path, minutes: float) -> None:
+    voices = [
+        decode(REPO / "tests/fixtures/speech-sv.wav", 1, RATE)[:, 0],
+        decode(REPO / "tests/fixtures/speech-en.wav", 1, RATE)[:, 0],
+    ]
+    rng = np.random.default_rng(7)
+    total = int(minutes * 60 * RATE)
+    written = 0
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        while written < total:
+            seconds = rng.uniform(20, 40)
+            gain = 10 ** (rng.uniform(-14, 4) / 20)
+            voice = voices[rng.integers(len(voices))]
+            n = min(int(seconds * RATE), total - written)
+            reps = int(np.ceil(n / len(voice)))
+            mono = np.tile(voice, reps)[:n] * gain * 0.6
+            pan = rng.uniform(0.3, 0.7)
+            noise = rng.standard_normal((n, 2)) * 10 ** (-55 / 20)
+            stereo = np.stack([mono * (1 - pan) * 2, mono * pan * 2], axis=1) * 0.7 + noise
+            pcm = np.clip(stereo, -1, 1 - 2**-15)
+            out.writeframes((pcm * 32768).astype("<i2").tobytes())
+            written += n
+
+
+def _high_water_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of a live process, in MB; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0.0
+
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB of the child (VmHWM, sampled until it exits) and its output.
+
+    getrusage's ru_maxrss is not usable here: on Linux a child starts with the parent's peak.
+    Peaks of the child's own children (ffmpeg) are sampled too and reported separately.
+    """
+    import psutil
+
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        peak, helpers = 0.0, 0.0
+        parent = psutil.Process(process.pid)
+        while process.poll() is None:
+            peak = max(peak, _high_water_mb(process.pid))
+            with contextlib.suppress(psutil.Error):
+                helpers = max(helpers, sum(_high_water_mb(c.pid) for c in parent.children(True)))
+            time.sleep(0.05)
+        wall = time.perf_counter() - start
+        print(
+            f"  ({Path(command[0]).name} {' '.join(command[1:3])}...: child processes peaked at {helpers:.0f} MB)"
+        )
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+    if process.returncode != 0:
+        raise SystemExit(f"{command[0]} failed:\n{text}")
+    return wall, peak, text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60.0)
+    args = parser.parse_args()
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="normalize-bench-") as tmp:
+        root = Path(tmp)
+        source = root / "episode.wav"
+        started = time.perf_counter()
+        build_episode(source, args.minutes)
+        print(
+            f"Built {args.minutes:g} min stereo 44.1 kHz WAV ({source.stat().st_size / 1e6:.0f} MB)"
+            f" in {time.perf_counter() - started:.0f} s"
+        )
+        workspace = root / "ws"
+        outreach = [python, "-m", "outreach", "-w", str(workspace)]
+        subprocess.run(
+            [python, "-m", "outreach", "init", str(workspace)], check=True, capture_output=True
+        )
+        wall, rss, _ = timed(
+            [*outreach, "episode", "add", str(source), "--title", "Bench", "--host", "Värd"]
+        )
+        print(f"episode add (copy + full decode check): {wall:.1f} s, {rss:.0f} MB")
+        ours_wall, ours_rss, ours_log = timed([*outreach, "episode", "normalize", "bench"])
+        ours = ebur128(workspace / "episodes/bench/bench.mp3")
+        print("\noutreach episode normalize:")
+        for line in ours_log.splitlines():
+            if line.startswith(("Before", "After", "Gain", "Note")):
+                print(f"  {line}")
+        print(f"  wall {ours_wall:.1f} s, peak RSS {ours_rss:.0f} MB")
+        print(
+            f"  ebur128 of the MP3: {ours.integrated:.1f} LUFS, true peak {ours.true_peak:.1f} dBTP, "
+            f"LRA {ours.loudness_range:.1f} LU"
+        )
+        env = dict(os.environ, FFMPEG_PATH=ffmpeg_exe())
+        theirs_mp3 = root / "ffmpeg-normalize.mp3"
+        command = [
+            str(Path(python).parent / "ffmpeg-normalize"), str(source), "-o", str(theirs_mp3),
+            "-c:a", "libmp3lame", "-b:a", "128k", "-ar", str(RATE), "-t", "-16", "-tp", "-1", "-f", "-q",
+        ]  # fmt: skip
+        theirs_wall, theirs_rss, _ = timed(command, env)
+        theirs = ebur128(theirs_mp3)
+        source_reading = ebur128(source)
+        print("\nffmpeg-normalize (loudnorm, same targets, libmp3lame 128k):")
+        print(f"  wall {theirs_wall:.1f} s, peak RSS {theirs_rss:.0f} MB")
+        print(
+            f"  ebur128 of the MP3: {theirs.integrated:.1f} LUFS, true peak {theirs.true_peak:.1f} "
+            f"dBTP, LRA {theirs.loudness_range:.1f} LU"
+        )
+        print(
+            f"\nSource LRA {source_reading.loudness_range:.1f} LU; ours {ours.loudness_range:.1f}, "
+            f"ffmpeg-normalize {theirs.loudness_range:.1f}"
+        )
+        ratio = ours_wall / theirs_wall
+        print(f"Wall-time ratio ours / ffmpeg-normalize: {ratio:.2f} (target <= 0.5)")
+        ok = (
+            ratio <= 0.5
+            and ours_rss <= 300
+            and abs(ours.integrated + 16) <= 0.5
+            and ours.true_peak <= -1.0
+        )
+        print("Targets met" if ok else "Targets NOT all met")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Send benchmark: 10,000 subscribers through the ledger to a local aiosmtpd sink.
+
+Prints messages/second and peak RSS of `send_edition` (ledger, pool, per-recipient messages), and
+the same figures for a bare smtplib loop that sends the same messages, pre-built, in the same run
+(one connection, and as many connections as the pool). Targets: ≥ 500 msg/s, ledger overhead
+(bare pool rate / ledger rate) ≤ 1.25×.
+
+    .venv/bin/python benchmarks/send.py [--subscribers 10000] [--concurrency 4]
+
+The sink runs in its own process (so it does not share our GIL) and only counts what it gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+SLUG = "2023-04-26"
+KEY = "benchmark-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def serve(port: int) -> None:
+    """The sink: aiosmtpd, counting messages (GET the count by sending 'COUNT' on stdin)."""
+    from aiosmtpd.controller import Controller
+
+    class Counting:
+        count = 0
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            Counting.count += len(envelope.rcpt_tos)
+            return "250 2.0.0 Queued"
+
+    controller = Controller(Counting(), hostname="127.0.0.1", port=port, data_size_limit=None)
+    controller.start()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "COUNT":
+            print(Counting.count, flush=True)
+    controller.stop()
+
+
+class Sink:
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None and self.process.stdout.readline().strip() == "ready"
+
+    def count(self) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("COUNT\n")
+        self.process.stdin.flush()
+        return int(self.process.stdout.readline())
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+class PeakRss:
+    """Samples this process's resident memory every 20 ms while running."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+
+    def __enter__(self) -> PeakRss:
+        self.peak = self._proc.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def timed(label: str, count: int, action: Callable[[], Any]) -> float:
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        action()
+        elapsed = time.perf_counter() - started
+    rate = count / elapsed
+    print(
+        f"{label:44} {count:>6} msgs in {elapsed:6.2f} s = {rate:7.0f} msg/s, peak RSS {rss.peak / 2**20:5.0f} MiB"
+    )
+    return rate
+
+
+def setup(root: Path, count: int, url: str, concurrency: int) -> Any:
+    os.environ.update(
+        {
+            "OUTREACH_SECRET_KEY": KEY,
+            "OUTREACH_MAIL_TRANSPORT": url,
+            "OUTREACH_MAIL_CONCURRENCY": str(concurrency),
+        }
+    )
+    from sqlalchemy import insert
+
+    from outreach import compose, content
+    from outreach.db import session_scope
+    from outreach.models import Subscriber, utcnow
+    from outreach.workspace import init_workspace, open_workspace
+
+    init_workspace(root)
+    (root / "newsletters" / SLUG).mkdir(parents=True)
+    (root / "newsletters" / SLUG / "intro.md").write_text(
+        (REPO / "newsletters" / SLUG / "intro.md").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    workspace = open_workspace(root)
+    with session_scope(workspace) as session:
+        content.import_content(
+            session, REPO / "newsletters" / "sample-content.yaml", content.zone("Europe/Stockholm")
+        )
+        now = utcnow()
+        session.execute(
+            insert(Subscriber),
+            [
+                {
+                    "email": f"prenumerant{i}@kommun{i % 290}.example.se",
+                    "name": f"Prenumerant {i}",
+                    "segment": "kommun",
+                    "language": "en" if i % 10 == 0 else "sv",
+                    "status": "confirmed",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(count)
+            ],
+        )
+        compose.compose_edition(session, workspace, SLUG)
+    return workspace
+
+
+def prebuilt(workspace: Any) -> list[tuple[str, str, bytes]]:
+    """The same messages the ledger sends, built up front: (from, to, bytes)."""
+    from sqlalchemy import select
+
+    from outreach.compose import load_edition
+    from outreach.db import session_scope
+    from outreach.mail.ledger import Addressee, MessageFactory
+    from outreach.models import Subscriber
+
+    with session_scope(workspace) as session:
+        edition = load_edition(session, workspace, SLUG)
+        subscribers = session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
+    factory = MessageFactory(workspace, edition, KEY)
+    out = []
+    for s in subscribers:
+        assert s.email is not None
+        data = factory.build(Addressee(s.id, s.email, s.name, s.language))
+        out.append((factory.sender.addr_spec, s.email, data))
+    return out
+
+
+def bare_loop(port: int, messages: list[tuple[str, str, bytes]], connections: int) -> None:
+    def one(chunk: list[tuple[str, str, bytes]]) -> None:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            for sender, to, data in chunk:
+                smtp.sendmail(sender, [to], data)
+
+    threads = [
+        threading.Thread(target=one, args=(messages[i::connections],)) for i in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def ledger_child(root: Path) -> None:
+    from outreach.mail.ledger import send_edition
+    from outreach.workspace import open_workspace
+
+    workspace = open_workspace(root)
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        report = send_edition(workspace, SLUG)
+        elapsed = time.perf_counter() - started
+    counts = report.counts
+    assert counts["sent"] == counts.recipients and counts.balanced, counts.by_state
+    # (not ru_maxrss: Linux carries the parent's high-water mark across fork + exec)
+    peak = rss.peak / 2**20
+    label = f"send_edition (ledger, pool of {workspace.settings.mail.concurrency})"
+    print(
+        f"{label:44} {counts['sent']:>6} msgs in {elapsed:6.2f} s = {counts['sent'] / elapsed:7.0f}"
+        f" msg/s, peak RSS {peak:5.0f} MiB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ledger-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+    if args.ledger_child:
+        ledger_child(Path(args.ledger_child))
+        return
+    sink = Sink()
+    url = f"smtp://127.0.0.1:{sink.port}"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workspace = setup(Path(tmp) / "ws", args.subscribers, url, args.concurrency)
+            load = os.getloadavg()[0]
+            print(
+                f"{args.subscribers} subscribers, concurrency {args.concurrency}, sink {url}, "
+                f"load average {load:.1f} on {os.cpu_count()} CPUs"
+            )
+            messages = prebuilt(workspace)
+            size = sum(len(m[2]) for m in messages) / len(messages)
+            # The machine may be shared: bare loops before and after the ledger run, mean of both.
+            pool_rates = [
+                timed(
+                    f"bare smtplib loop, pre-built, {args.concurrency} connections",
+                    len(messages),
+                    lambda: bare_loop(sink.port, messages, args.concurrency),
+                )
+            ]
+            # The ledger run in its own process, so its peak RSS is its own.
+            child = subprocess.run(
+                [sys.executable, __file__, "--ledger-child", str(workspace.root)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            print(child.stdout.strip())
+            ledger_rate = float(child.stdout.split("= ")[1].split()[0])
+            pool_rates.append(
+                timed(
+                    f"bare smtplib loop, pre-built, {args.concurrency} connections",
+                    len(messages),
+                    lambda: bare_loop(sink.port, messages, args.concurrency),
+                )
+            )
+            one_rate = timed(
+                "bare smtplib loop, pre-built, 1 connection",
+                len(messages),
+                lambda: bare_loop(sink.port, messages, 1),
+            )
+            pool_rate = sum(pool_rates) / len(pool_rates)
+            received = sink.count()
+            assert received == 4 * args.subscribers, received
+            print(f"average message size {size / 1000:.1f} kB; the sink received {received}")
+            print(
+                f"ledger rate {ledger_rate:.0f} msg/s (target ≥ 500); overhead vs bare loop with "
+                f"{args.concurrency} connections {pool_rate / ledger_rate:.2f}× (target ≤ 1.25×), "
+                f"vs 1 connection {one_rate / ledger_rate:.2f}×"
+            )
+    finally:
+        sink.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""Podcast episodes: add (copy sources in, permanent GUID), list, show, normalise, publish.
+
+Files of an episode live in `episodes/<slug>/` (see DESIGN.md): the copied sources in `source/`
+(one Track row per file, `source/mix.<ext>` for a mixed file of a multitrack recording), the cover
+and `chapters.json`, and after `normalize` the MP3 `<slug>.mp3`. Adding is all or nothing: every
+input is checked (audio decoded in full by ffmpeg, cover, chapters) before anything is written,
+files are copied into a hidden staging folder, and the folder is moved into place only together
+with the database commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import unicodedata
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from filelock import FileLock, Timeout
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outreach import audio
+from outreach.chapters import Chapter, load_chapters
+from outreach.covers import check_cover
+from outreach.errors import NotFoundError, OutreachError, ValidationError
+from outreach.models import Episode, Person, Track, utcnow
+from outreach.subscribers import normalize_email
+from outreach.workspace import Workspace
+
+MAX_SLUG = 80
+STATUSES = ("draft", "published")
+# ISO 639-2 codes for the ID3 TLAN frame.
+ID3_LANGUAGES = {"sv": "swe", "en": "eng", "fi": "fin", "no": "nor", "da": "dan", "de": "deu"}
+# Letters that Unicode decomposition does not reduce to ASCII.
+_TRANSLITERATE = str.maketrans(
+    {"ß": "ss", "æ": "ae", "Æ": "ae", "ø": "o", "Ø": "o", "đ": "d", "ł": "l", "Ł": "l", "þ": "th"}
+)
+_SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def slugify(title: str) -> str:
+    """ASCII-only slug: "Möte i Umeå" becomes "mote-i-umea" (Apple rejects å, ä, ö in URLs)."""
+    text = unicodedata.normalize("NFKD", title.translate(_TRANSLITERATE))
+    text = text.encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    slug = slug[:MAX_SLUG].rstrip("-")
+    return slug or "avsnitt"
+
+
+def _slug_taken(session: Session, workspace: Workspace, slug: str) -> bool:
+    in_db = session.scalar(select(Episode.id).where(Episode.slug == slug)) is not None
+    return in_db or (workspace.episodes_dir / slug).exists()
+
+
+def unique_slug(session: Session, workspace: Workspace, base: str) -> str:
+    slug, n = base, 2
+    while _slug_taken(session, workspace, slug):
+        suffix = f"-{n}"
+        slug = base[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
+        n += 1
+    return slug
+
+
+@dataclass(frozen=True)
+class PersonSpec:
+    """A host or guest as given on the command line: "Namn <e-post>" or just "Namn"."""
+
+    name: str
+    email: str | None = None
+    role: str = "guest"
+    consent_named: bool = False
+
+
+def parse_person(text: str, role: str = "guest", consent_named: bool = False) -> PersonSpec:
+    text = text.strip()
+    if "<" in text:
+        name, address = parseaddr(text)
+        if not address:
+            raise ValidationError(f'cannot read {text!r}: write it as "Namn <e-post>"')
+        email: str | None = normalize_email(address)
+    elif "@" in text:
+        name, email = "", normalize_email(text)
+    else:
+        name, email = text, None
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError(
+            f'{text!r}: a {role} needs a name, e.g. "Karin Ek <karin@example.se>"'
+        )
+    return PersonSpec(name=name, email=email, role=role, consent_named=consent_named)
+
+
+def parse_published(value: str, timezone: str) -> dt.datetime:
+    """YYYY-MM-DD (06:00 local time, so no feed shows the day before) or an ISO date and time."""
+    value = value.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            day = dt.date.fromisoformat(value)
+            return dt.datetime.combine(day, dt.time(6, 0), ZoneInfo(timezone)).astimezone(dt.UTC)
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(
+            f"invalid date {value!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[+01:00]"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return moment.astimezone(dt.UTC)
+
+
+def _assign_speakers(
+    count: int, speakers: Sequence[str], people: Sequence[PersonSpec]
+) -> list[str | None]:
+    """One speaker name per track: --speaker in order, else the hosts then the guests in order."""
+    if speakers:
+        if len(speakers) != count:
+            raise ValidationError(
+                f"{count} audio file(s) but {len(speakers)} --speaker name(s): give one per file"
+            )
+        return [" ".join(s.split()) or None for s in speakers]
+    if count == 1:
+        return [None]
+    names = [p.name for p in people]
+    if len(names) < count:
+        raise ValidationError(
+            f"{count} tracks but only {len(names)} host/guest name(s) to label them: pass "
+            "--speaker NAME once per file, in the order of the files"
+        )
+    return list(names[:count])
+
+
+def _safe_name(path: Path) -> str:
+    return slugify(path.stem) + path.suffix.lower()
+
+
+def add_episode(
+    session: Session,
+    workspace: Workspace,
+    sources: Sequence[Path],
+    *,
+    title: str,
+    slug: str | None = None,
+    number: int | None = None,
+    season: int | None = None,
+    published: dt.datetime | None = None,
+    summary: str | None = None,
+    hosts: Sequence[PersonSpec] = (),
+    guests: Sequence[PersonSpec] = (),
+    speakers: Sequence[str] = (),
+    cover: Path | None = None,
+    chapters: Path | None = None,
+    mix: Path | None = None,
+    language: str = "sv",
+) -> Episode:
+    """Create an episode with a new permanent GUID; nothing is left behind if anything fails."""
+    title = " ".join(title.split())
+    if not title:
+        raise ValidationError("an episode needs a title")
+    if not sources:
+        raise ValidationError("give at least one audio file")
+    if slug is not None:
+        if not _SLUG_RE.fullmatch(slug) or len(slug) > MAX_SLUG:
+            raise ValidationError(
+                f"invalid slug {slug!r}: lower-case ASCII letters, digits and hyphens only"
+            )
+        if _slug_taken(session, workspace, slug):
+            raise ValidationError(f"slug {slug!r} is taken by another episode (or folder)")
+    else:
+        slug = unique_slug(session, workspace, slugify(title))
+    infos = [audio.probe(Path(p)) for p in sources]
+    mix_info = audio.probe(Path(mix)) if mix is not None else None
+    if mix is not None and len(sources) < 2:
+        raise ValidationError("--mix is for multitrack episodes (two or more audio files)")
+    people = [*hosts, *guests]
+    track_speakers = _assign_speakers(len(sources), speakers, people)
+    duration = (mix_info or max(infos, key=lambda i: i.duration_seconds)).duration_seconds
+    cover_info = check_cover(Path(cover)) if cover is not None else None
+    if chapters is not None:
+        load_chapters(Path(chapters), duration)
+
+    final = workspace.episodes_dir / slug
+    staging = workspace.episodes_dir / f".{slug}.adding-{uuid.uuid4().hex[:8]}"
+    moved = False
+    try:
+        (staging / "source").mkdir(parents=True)
+        episode = Episode(
+            guid=str(uuid.uuid4()),
+            slug=slug,
+            title=title,
+            number=number,
+            season=season,
+            summary=summary.strip() if summary else None,
+            language=language,
+            status="draft",
+            published_at=published,
+        )
+        for position, (info, speaker) in enumerate(
+            zip(infos, track_speakers, strict=True), start=1
+        ):
+            name = f"{position}-{_safe_name(info.path)}"
+            shutil.copyfile(info.path, staging / "source" / name)
+            episode.tracks.append(
+                Track(position=position, path=f"episodes/{slug}/source/{name}", speaker=speaker)
+            )
+        if mix_info is not None:
+            shutil.copyfile(
+                mix_info.path, staging / "source" / f"mix{mix_info.path.suffix.lower()}"
+            )
+        if cover_info is not None:
+            shutil.copyfile(cover_info.path, staging / f"cover{cover_info.suffix}")
+            episode.cover = f"episodes/{slug}/cover{cover_info.suffix}"
+        if chapters is not None:
+            shutil.copyfile(chapters, staging / "chapters.json")
+            episode.chapters = f"episodes/{slug}/chapters.json"
+        for person in people:
+            episode.people.append(
+                Person(
+                    name=person.name,
+                    email=person.email,
+                    role=person.role,
+                    consent_named=person.consent_named,
+                )
+            )
+        session.add(episode)
+        session.flush()
+        staging.rename(final)
+        moved = True
+        session.commit()
+    except BaseException:
+        session.rollback()
+        shutil.rmtree(final if moved else staging, ignore_errors=True)
+        raise
+    return episode
+
+
+def get_episode(session: Session, slug: str) -> Episode:
+    episode = session.scalar(select(Episode).where(Episode.slug == slug))
+    if episode is None:
+        raise NotFoundError(f"no episode {slug!r} (see: outreach episode list)")
+    return episode
+
+
+def list_episodes(session: Session, status: str | None = None) -> list[Episode]:
+    query = select(Episode).order_by(Episode.number.is_(None), Episode.number, Episode.created_at)
+    if status:
+        query = query.where(Episode.status == status)
+    return list(session.scalars(query))
+
+
+def mix_path(workspace: Workspace, episode: Episode) -> Path | None:
+    folder = workspace.episodes_dir / episode.slug / "source"
+    found = sorted(folder.glob("mix.*")) if folder.is_dir() else []
+    return found[0] if found else None
+
+
+def normalisation_sources(workspace: Workspace, episode: Episode) -> list[Path]:
+    """The mixed file if one was given, else every track (summed while decoding)."""
+    mixed = mix_path(workspace, episode)
+    if mixed is not None:
+        return [mixed]
+    paths = [workspace.path(track.path) for track in episode.tracks]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise ValidationError(f"source audio missing: {', '.join(map(str, missing))}")
+    if not paths:
+        raise ValidationError(f"episode {episode.slug!r} has no source audio")
+    return paths
+
+
+def _tags(workspace: Workspace, episode: Episode, chapters: list[Chapter]) -> audio.Tags:
+    show = workspace.settings.show
+    cover: Path | None = workspace.path(episode.cover) if episode.cover else None
+    if cover is None and show.cover and workspace.path(show.cover).is_file():
+        cover = workspace.path(show.cover)
+    when = episode.published_at or utcnow()
+    return audio.Tags(
+        title=episode.title,
+        show=show.title,
+        author=show.author,
+        year=when.year,
+        language=ID3_LANGUAGES.get(episode.language, "swe"),
+        summary=episode.summary,
+        number=episode.number,
+        season=episode.season,
+        cover=cover,
+        chapters=chapters,
+    )
+
+
+def normalize_episode(
+    session: Session,
+    workspace: Workspace,
+    slug: str,
+    progress: audio.Progress | None = None,
+) -> audio.NormalizeReport:
+    """Loudness-normalise to the [audio] targets, encode `<slug>.mp3` with tags, store the figures."""
+    episode = get_episode(session, slug)
+    settings = workspace.settings.audio
+    sources = normalisation_sources(workspace, episode)
+    headers = [audio.probe_header(p) for p in sources]
+    channels = 1 if all(h.channels == 1 for h in headers) else 2
+    if channels == 1 and not settings.mono_as_dual_mono:
+        target, dual_mono = settings.mono_target_lufs, False
+    else:
+        target, dual_mono = settings.target_lufs, channels == 1
+    chapters = load_chapters(workspace.path(episode.chapters), None) if episode.chapters else []
+    folder = workspace.episodes_dir / episode.slug
+    output = folder / f"{episode.slug}.mp3"
+    lock = FileLock(str(folder / ".normalize.lock"))
+    try:
+        with lock.acquire(timeout=0):
+            report = audio.normalize_loudness(
+                sources,
+                output,
+                target_lufs=target,
+                ceiling_dbtp=settings.ceiling_dbtp,
+                channels=channels,
+                sample_rate=settings.sample_rate,
+                bitrate_kbps=settings.bitrate_mono if channels == 1 else settings.bitrate_stereo,
+                dual_mono=dual_mono,
+                tags=_tags(workspace, episode, chapters),
+                progress=progress,
+                duration_hint=max(h.duration_seconds for h in headers),
+            )
+    except Timeout:
+        raise OutreachError(f"episode {slug!r} is being normalised by another process") from None
+    finally:
+        Path(lock.lock_file).unlink(missing_ok=True)
+    for chapter in chapters:
+        if chapter.start >= report.after.duration_seconds:
+            report.notes.append(f"chapter {chapter.title!r} starts after the end of the audio")
+    episode.audio = f"episodes/{episode.slug}/{episode.slug}.mp3"
+    episode.duration_seconds = round(report.after.duration_seconds, 3)
+    episode.byte_size = report.byte_size
+    episode.loudness_lufs = round(report.after.integrated_lufs, 2)
+    episode.true_peak_dbtp = round(report.after.true_peak_dbtp, 2)
+    episode.loudness_range_lu = round(report.after.loudness_range_lu, 2)
+    return report
+
+
+def is_normalised(workspace: Workspace, episode: Episode) -> bool:
+    return bool(episode.audio) and workspace.path(episode.audio or "").is_file()
+
+
+def publish_episode(
+    session: Session, workspace: Workspace, slug: str, when: dt.datetime | None = None
+) -> Episode:
+    """Mark published (status and published_at); refused until the episode is normalised."""
+    episode = get_episode(session, slug)
+    if not is_normalised(workspace, episode):
+        raise ValidationError(
+            f"episode {slug!r} is not normalised yet: run 'outreach episode normalize {slug}' first"
+        )
+    episode.status = "published"
+    episode.published_at = when or episode.published_at or utcnow()
+    return episode
+
+
+def unpublish_episode(session: Session, slug: str) -> Episode:
+    """Back to draft; published_at is kept so publishing again keeps the original date."""
+    episode = get_episode(session, slug)
+    episode.status = "draft"
+    return episode

@@ -1,0 +1,55 @@
+"""Independent loudness meters for the tests: ffmpeg's ebur128 filter and pyloudnorm."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from outreach.audio import ffmpeg_exe
+
+
+@dataclass(frozen=True)
+class Reading:
+    integrated: float
+    loudness_range: float
+    true_peak: float
+
+
+def ebur128(path: Path, *, dual_mono: bool = False) -> Reading:
+    """ffmpeg's own EBU R128 meter (`ebur128=peak=true`), parsed from its summary."""
+    result = subprocess.run(
+        [ffmpeg_exe(), "-nostats", "-hide_banner", "-i", str(path), "-filter_complex"]
+        + [f"ebur128=peak=true:dualmono={'true' if dual_mono else 'false'}", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = result.stderr[result.stderr.rindex("Summary:") :]
+
+    def number(label: str) -> float:
+        found = re.search(label + r":\s+(-?[\d.]+|-inf)", summary)
+        assert found, summary
+        return float(found.group(1))
+
+    return Reading(number("I"), number("LRA"), number("Peak"))
+
+
+def decode(path: Path, channels: int, rate: int = 44100) -> np.ndarray:
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-ac", str(channels), "-ar", str(rate)]
+        + ["-f", "f32le", "pipe:1"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, channels).astype(np.float64)
+
+
+def pyloudnorm_lufs(path: Path, channels: int, rate: int = 44100) -> float:
+    import pyloudnorm
+
+    data = decode(path, channels, rate)
+    return float(pyloudnorm.Meter(rate).integrated_loudness(data if channels > 1 else data[:, 0]))
