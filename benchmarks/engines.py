@@ -1,6 +1,6 @@
 """faster-whisper against openai-whisper on the same audio and the same weights.
 
-    .venv/bin/python benchmarks/engines.py [--minutes 2] [--threads 2]
+    .venv/bin/python benchmarks/engines.py [--threads 2]
 
 The weights are the offline *base* model: CTranslate2 float16 for faster-whisper (int8, its
 default, and float32), and the same file converted to an openai-whisper checkpoint (fp32). Both
@@ -10,7 +10,8 @@ hallucination_silence_threshold 2 s), VAD off so both decode the same windows, b
 Each run is a child process, so peak RSS is its own (model load included). The real-time factor
 is transcription time over audio duration, after one warm-up transcription of a short fixture
 (numba compiles openai-whisper's DTW on first use; CTranslate2 has its own first-call costs).
-The audio is the Swedish espeak-ng fixture looped to --minutes (build/bench/engines-sv.wav).
+The audio is about a minute of distinct Swedish sentences spoken by espeak-ng (made once into
+build/bench/engines-sv.wav; espeak-ng is a Debian package, needed for the benchmark only).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import time
 import wave
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 FIXTURES = REPO / "tests" / "fixtures"
@@ -36,22 +39,49 @@ RUNS = [
 ]
 
 
-def looped_audio(minutes: float) -> Path:
-    """The Swedish fixture with a second of silence after it, repeated to `minutes`."""
-    target = BUILD / f"engines-sv-{minutes:g}min.wav"
+SENTENCES = [
+    "Välkommen till Digitalsamtal, ett samtal om artificiell intelligens i offentlig sektor.",
+    "I dag träffar vi två personer som har infört nya digitala tjänster i sina kommuner.",
+    "Den första frågan handlar om hur man väljer rätt problem att börja med.",
+    "Många förvaltningar har mycket data men saknar tid att städa och beskriva den.",
+    "Civilsamhällets organisationer arbetar ofta med små budgetar och frivilliga krafter.",
+    "Därför behövs samarbeten där regioner, kommuner och föreningar delar erfarenheter.",
+    "Vinnova och AI Sweden stöttar flera sådana projekt runt om i landet.",
+    "Ett gott råd är att prata med medarbetarna tidigt och ta deras frågor på allvar.",
+    "Sedan kan man pröva en enkel lösning och följa upp om den verkligen hjälper.",
+    "Upphandling är ett eget kapitel, eftersom tekniken förändras snabbare än avtalen.",
+    "Vi avslutar med att blicka framåt mot nästa år och de satsningar som planeras.",
+    "Tack för att du lyssnade, och välkommen tillbaka till nästa avsnitt av podden.",
+]
+PAUSE_SECONDS = 0.7
+
+
+def speech_audio() -> Path:
+    """About a minute of distinct Swedish sentences (espeak-ng), 16 kHz mono, made once.
+
+    Distinct sentences matter: a looped clip repeats itself inside one 30-second window, which
+    sets off Whisper's compression-ratio fallback and measures the fallback instead of decoding.
+    """
+    from outreach.transcription.openai_engine import decode_audio
+
+    target = BUILD / "engines-sv.wav"
     if target.exists():
         return target
-    with wave.open(str(FIXTURES / "speech-sv.wav"), "rb") as source:
-        params = source.getparams()
-        frames = source.readframes(source.getnframes())
-    pause = b"\0" * (params.sampwidth * params.nchannels * params.framerate)
-    piece = frames + pause
-    seconds = len(piece) / (params.sampwidth * params.nchannels * params.framerate)
-    repeats = max(1, round(minutes * 60 / seconds))
     BUILD.mkdir(parents=True, exist_ok=True)
+    pieces = []
+    pause = np.zeros(int(PAUSE_SECONDS * 16_000), np.int16)
+    for index, sentence in enumerate(SENTENCES):
+        spoken = BUILD / f"engines-sentence-{index:02d}.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", "sv", "-s", "150", "-w", str(spoken), sentence], check=True
+        )
+        samples = decode_audio(spoken)  # resampled to 16 kHz mono by ffmpeg
+        pieces += [(samples * 32767).astype(np.int16), pause]
     with wave.open(str(target), "wb") as out:
-        out.setparams(params)
-        out.writeframes(piece * repeats)
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(np.concatenate(pieces).tobytes())
     return target
 
 
@@ -129,7 +159,6 @@ class Row:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--child", nargs=4, metavar=("ENGINE", "COMPUTE", "BEAM", "AUDIO"))
     args = parser.parse_args()
@@ -137,7 +166,7 @@ def main() -> None:
         engine, compute_type, beam, audio = args.child
         print(json.dumps(child(engine, compute_type, int(beam), Path(audio), args.threads)))
         return
-    audio = looped_audio(args.minutes)
+    audio = speech_audio()
     print(f"Audio: {audio.relative_to(REPO)}; weights: offline base; {args.threads} threads each")
     rows: list[Row] = []
     for beam in (5, 1):
