@@ -56,6 +56,11 @@ demo: install
 	  --guest "Karin Ek <karin.ek@umea.example.se>" --named "Karin Ek" \
 	  --cover $(SAMPLE)/cover.jpg --chapters $(SAMPLE)/chapters.json --summary $(SAMPLE)/summary.md
 	$(OUT) episode normalize mote-i-umea
+	$(OUT) episode transcribe mote-i-umea
+	$(OUT) transcript list mote-i-umea
+	OUTREACH_SECRET_KEY=$(DEMO_KEY) $(OUT) review request mote-i-umea
+	$(OUT) review status mote-i-umea
+	$(OUT) review accept mote-i-umea
 	$(OUT) episode publish mote-i-umea
 	$(OUT) episode list
 	$(OUT) newsletter compose 2023-04-26
@@ -65,7 +70,8 @@ demo: install
 	@echo
 	@echo "Demo workspace: $(DEMO)  (database: $(DEMO)/outreach.db)"
 	@echo "The edition: $(DEMO)/newsletters/2023-04-26/ (email.html, email.txt, index.html)"
-	@echo "The sent messages: $(DEMO)/newsletters/outbox/*.eml"
+	@echo "The sent messages (newsletter and the guest's review link): $(DEMO)/newsletters/outbox/*.eml"
+	@echo "See the pages: OUTREACH_SECRET_KEY=$(DEMO_KEY) $(OUT) serve  (review link in the outbox mail)"
 
 lint: install-test
 	$(PY) -m ruff check outreach tests benchmarks

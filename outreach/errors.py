@@ -51,5 +51,13 @@ class TokenExpiredError(TokenError):
     """A signed token was valid but is older than its lifetime."""
 
 
+class TokenRevokedError(TokenError):
+    """A signed token was valid but the link it stands for has been revoked."""
+
+
+class ConcurrentUpdateError(DatabaseError):
+    """Someone else saved the same thing at the same moment; the work was rolled back, retry it."""
+
+
 class ComposeError(OutreachError):
     """An edition could not be composed: template or MJML errors, too large, no unsubscribe link."""

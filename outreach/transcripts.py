@@ -1,21 +1,48 @@
-"""Transcript versions: append-only history per episode, and which version is publishable.
+"""Transcript versions: append-only history per episode, how a run makes one, and the exports.
 
 Every transcription run and every guest submission adds a version (`Transcript` rows, numbered 1, 2, …
 per episode); nothing is overwritten. The publishable version is the accepted one, or the latest when
 guest review is switched off (`[review] enabled = false`).
+
+A run (`plan_transcription` then `run_transcription`) stores its version only once the engine has
+finished, in one transaction, with its draft exports in `episodes/<slug>/transcripts/v<N>/`;
+`publish_exports` copies the publishable version's exports to `episodes/<slug>/<slug>.<ext>`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from outreach.errors import NotFoundError
+from outreach.db import session_scope
+from outreach.episodes import get_episode
+from outreach.errors import NotFoundError, TranscriptionError, ValidationError
+from outreach.fsutil import atomic_write_text
 from outreach.models import Episode, Transcript
-from outreach.transcription import Segment
+from outreach.transcription import Engine, ProgressCallback, Segment, TranscribeOptions
+from outreach.transcription.engines import ENGINES, load_engine
+from outreach.transcription.formats import EXPORT_FORMATS, FORMATS_REVISION, render_all
+from outreach.transcription.guards import GuardReport
+from outreach.transcription.models import (
+    ResolvedModel,
+    default_cache_dir,
+    model_hash,
+    resolve_model,
+)
+from outreach.transcription.pipeline import AudioInput, transcribe_inputs
+from outreach.transcription.probe import probe_audio
+from outreach.workspace import Workspace
 
 
 def create_version(
@@ -60,7 +87,7 @@ def get_version(session: Session, episode: Episode, version: int | None = None) 
     else:
         transcript = session.scalar(query.where(Transcript.version == version))
     if transcript is None:
-        which = "a transcript" if version is None else f"transcript version {version}"
+        which = "transcript" if version is None else f"transcript version {version}"
         raise NotFoundError(f"episode {episode.slug} has no {which}")
     return transcript
 
@@ -103,3 +130,278 @@ def episodes_with_publishable_version(session: Session, *, review_enabled: bool)
     if review_enabled:
         query = query.where(Transcript.accepted_at.is_not(None))
     return set(session.scalars(query))
+
+
+# Running a transcription ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranscriptionPlan:
+    """Everything checked before a model loads: the episode, engine, model, options and inputs."""
+
+    slug: str
+    engine: str
+    model: ResolvedModel
+    options: TranscribeOptions
+    inputs: tuple[AudioInput, ...]
+
+    @property
+    def audio_seconds(self) -> float:
+        """Seconds of audio to process (the progress bar's length)."""
+        return sum(item.probe.duration for item in self.inputs)
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    version: int
+    segments: int
+    words: int
+    audio_seconds: float
+    elapsed_seconds: float
+    draft_dir: Path
+    published: tuple[Path, ...]
+    guards: dict[str, int]
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.elapsed_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+def episode_audio_inputs(workspace: Workspace, episode: Episode) -> list[tuple[Path, str | None]]:
+    """What to transcribe: each track (with its speaker) if several, else the episode's audio."""
+    tracks = sorted(episode.tracks, key=lambda t: t.position)
+    if len(tracks) > 1:
+        return [(workspace.path(t.path), t.speaker) for t in tracks]
+    if episode.audio:
+        return [(workspace.path(episode.audio), None)]
+    if tracks:
+        return [(workspace.path(tracks[0].path), None)]
+    raise ValidationError(
+        f"episode {episode.slug} has no audio; add it with 'outreach episode add' first"
+    )
+
+
+def model_cache_dir(workspace: Workspace) -> Path:
+    setting = workspace.settings.transcription.cache_dir
+    return workspace.path(setting) if setting else default_cache_dir()
+
+
+def plan_transcription(
+    workspace: Workspace,
+    slug: str,
+    *,
+    engine: str | None = None,
+    model: str | None = None,
+    language: str | None = None,
+    beam_size: int | None = None,
+) -> TranscriptionPlan:
+    """Check the episode, engine, model and audio (decoding it once) before any model loads."""
+    settings = workspace.settings.transcription
+    engine_name = engine or settings.engine
+    if engine_name not in ENGINES:
+        raise TranscriptionError(
+            f"unknown transcription engine {engine_name!r}; choose one of: {', '.join(ENGINES)}"
+        )
+    if beam_size is not None and beam_size < 1:
+        raise ValidationError(f"beam size must be at least 1, got {beam_size}")
+    with session_scope(workspace) as session:
+        episode = get_episode(session, slug)
+        files = episode_audio_inputs(workspace, episode)
+        episode_language = episode.language
+    options = TranscribeOptions(
+        language=language or episode_language or settings.language,
+        beam_size=beam_size or settings.beam_size,
+        vad=settings.vad,
+        glossary=tuple(settings.glossary),
+        compute_type=settings.compute_type,
+    )
+    resolved = resolve_model(model or settings.model, model_cache_dir(workspace))
+    silence = options.hallucination_silence_threshold or 2.0
+    inputs = tuple(AudioInput(probe_audio(path, silence), speaker) for path, speaker in files)
+    return TranscriptionPlan(slug, engine_name, resolved, options, inputs)
+
+
+def load_plan_engine(plan: TranscriptionPlan) -> Engine:
+    """Load the plan's engine and model (the slow, failure-prone step before any progress)."""
+    return load_engine(plan.engine, plan.model, plan.options)
+
+
+def run_transcription(
+    workspace: Workspace,
+    plan: TranscriptionPlan,
+    progress: ProgressCallback | None = None,
+    *,
+    engine: Engine | None = None,
+) -> TranscriptionResult:
+    """Transcribe, then store the new version and its draft exports in one step.
+
+    Nothing is written until the engine has finished: an interrupted run leaves no version and
+    no export folder behind. The publishable exports are refreshed afterwards.
+    """
+    started = time.monotonic()
+    if engine is None:
+        engine = load_plan_engine(plan)
+    report = GuardReport()
+    segments = transcribe_inputs(engine, plan.inputs, plan.options, progress, report)
+    elapsed = time.monotonic() - started
+    weights = getattr(engine, "model_path", None) or plan.model.path
+    digest = model_hash(weights, model_cache_dir(workspace))
+    settings = _run_settings(workspace, plan, report, elapsed)
+    with session_scope(workspace) as session:
+        episode = get_episode(session, plan.slug)
+        transcript = create_version(
+            session,
+            episode,
+            segments,
+            author=plan.engine,
+            engine=plan.engine,
+            model=plan.model.name,
+            model_hash=digest,
+            settings=settings,
+        )
+        drafts = write_draft_exports(workspace, episode, transcript)
+        try:
+            session.commit()
+        except BaseException:
+            # The folder exists only with its version (a rerun would replace it anyway).
+            shutil.rmtree(drafts, ignore_errors=True)
+            raise
+        published = publish_exports(workspace, session, episode)
+        version = transcript.version
+    return TranscriptionResult(
+        version=version,
+        segments=len(segments),
+        words=sum(len(s["words"]) for s in segments),
+        audio_seconds=plan.audio_seconds,
+        elapsed_seconds=elapsed,
+        draft_dir=drafts,
+        published=tuple(published),
+        guards=report.as_dict(),
+    )
+
+
+def _run_settings(
+    workspace: Workspace, plan: TranscriptionPlan, report: GuardReport, elapsed: float
+) -> dict[str, Any]:
+    options = plan.options
+    try:
+        engine_version = importlib.metadata.version(plan.engine)
+    except importlib.metadata.PackageNotFoundError:
+        engine_version = None
+    return {
+        "engine_version": engine_version,
+        "language": options.language,
+        "beam_size": options.beam_size,
+        "vad": options.vad,
+        "compute_type": options.compute_type,
+        "glossary": list(options.glossary),
+        "condition_on_previous_text": False,
+        "word_timestamps": True,
+        "compression_ratio_threshold": options.compression_ratio_threshold,
+        "hallucination_silence_threshold": options.hallucination_silence_threshold,
+        "max_repeats": options.max_repeats,
+        "inputs": [
+            {
+                "path": _relative(workspace, item.probe.path),
+                "speaker": item.speaker,
+                "duration": round(item.probe.duration, 3),
+            }
+            for item in plan.inputs
+        ],
+        "guards": report.as_dict(),
+        "audio_seconds": round(plan.audio_seconds, 3),
+        "elapsed_seconds": round(elapsed, 3),
+    }
+
+
+def _relative(workspace: Workspace, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(workspace.root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# Exports ----------------------------------------------------------------------------------------
+
+
+# In the (unserved) draft folder: which version the public exports were made from.
+PUBLISHED_NOTE = "published.json"
+
+
+def episode_dir(workspace: Workspace, episode: Episode) -> Path:
+    return workspace.episodes_dir / episode.slug
+
+
+def draft_dir(workspace: Workspace, episode: Episode, version: int) -> Path:
+    """Where a version's draft exports live (not served): `episodes/<slug>/transcripts/v<N>/`."""
+    return episode_dir(workspace, episode) / "transcripts" / f"v{version}"
+
+
+def render_version(episode: Episode, transcript: Transcript) -> dict[str, str]:
+    """Every export format of one version, as text keyed by file suffix."""
+    segments: list[Segment] = [cast(Segment, s) for s in transcript.segments]
+    return render_all(segments, title=episode.title, language=episode.language or "sv")
+
+
+def write_draft_exports(workspace: Workspace, episode: Episode, transcript: Transcript) -> Path:
+    """Write a version's exports to its draft folder, all at once (one folder rename)."""
+    target = draft_dir(workspace, episode, transcript.version)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for fmt, text in render_version(episode, transcript).items():
+            (staging / f"{episode.slug}.{fmt}").write_text(text, encoding="utf-8")
+        if target.exists():
+            # Left by a run interrupted between this rename and its commit: that version
+            # never existed, so its folder goes.
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def published_paths(workspace: Workspace, episode: Episode) -> dict[str, Path]:
+    """The public export files: `episodes/<slug>/<slug>.{vtt,srt,json,txt,html}`."""
+    folder = episode_dir(workspace, episode)
+    return {fmt: folder / f"{episode.slug}.{fmt}" for fmt in EXPORT_FORMATS}
+
+
+def publish_exports(workspace: Workspace, session: Session, episode: Episode) -> list[Path]:
+    """Write the publishable version's exports next to the episode's audio (each file atomic).
+
+    The publishable version is the accepted one, or the latest with `[review] enabled = false`.
+    When there is none, stale public exports are removed so nothing unreviewed stays online.
+    Cheap when nothing changed (`feed build` calls it for every episode with a transcript): a
+    note in the draft folder records what the public files were made from.
+    Returns the public files (empty when there is nothing to publish).
+    """
+    transcript = publishable_version(
+        session, episode, review_enabled=workspace.settings.review.enabled
+    )
+    paths = published_paths(workspace, episode)
+    note = episode_dir(workspace, episode) / "transcripts" / PUBLISHED_NOTE
+    if transcript is None:
+        for path in paths.values():
+            path.unlink(missing_ok=True)
+        note.unlink(missing_ok=True)
+        return []
+    made_from = {
+        "transcript": transcript.id,
+        "version": transcript.version,
+        "title": episode.title,
+        "language": episode.language,
+        "formats": FORMATS_REVISION,
+    }
+    try:
+        current = json.loads(note.read_text(encoding="utf-8")) == made_from
+    except (OSError, ValueError):
+        current = False
+    if current and all(path.is_file() for path in paths.values()):
+        return list(paths.values())
+    rendered = render_version(episode, transcript)
+    for fmt, path in paths.items():
+        atomic_write_text(path, rendered[fmt])
+    atomic_write_text(note, json.dumps(made_from, ensure_ascii=False) + "\n")
+    return list(paths.values())

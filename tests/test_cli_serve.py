@@ -62,6 +62,8 @@ def test_export_site_copies_only_public_parts(
         "feeds/podcast.xml",
         "nyhetsbrev/2023-04-26/index.html",
         "nyhetsbrev/index.html",
+        "static/review.css",
+        "static/review.js",
         "static/site.css",
     ]
     assert (target / "nyhetsbrev/2023-04-26/index.html").read_text() == "<h1>2023-04-26</h1>"

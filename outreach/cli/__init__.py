@@ -25,8 +25,10 @@ COMMAND_GROUPS = [
     "outreach.cli.content",
     "outreach.cli.serve",
     "outreach.cli.episode",
+    "outreach.cli.transcript",
     "outreach.cli.newsletter",
     "outreach.cli.feed",
+    "outreach.cli.review",
     "outreach.cli.model",
 ]
 

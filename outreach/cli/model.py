@@ -13,14 +13,14 @@ from outreach.errors import WorkspaceError
 
 def _cache_dir(ctx: click.Context) -> Path | None:
     """The workspace's [transcription] cache_dir when run inside a workspace; else the default."""
+    from outreach.transcripts import model_cache_dir
     from outreach.workspace import open_workspace
 
     try:
         workspace = open_workspace(ctx.find_root().ensure_object(dict).get("workspace_path"))
     except WorkspaceError:
         return None
-    setting = workspace.settings.transcription.cache_dir
-    return workspace.path(setting) if setting else None
+    return model_cache_dir(workspace)
 
 
 @click.group("model")

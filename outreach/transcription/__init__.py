@@ -8,6 +8,10 @@ A transcript is a list of segments (plain JSON, stored as-is in `transcripts.seg
 Times are seconds from the start of the episode audio. Words carry no surrounding spaces;
 `text` is the words joined by single spaces (editors may change both, see the review flow).
 Engines are imported lazily: faster-whisper and openai-whisper are heavy, and the second is optional.
+
+Modules: `engines` (the registry), `models` (where weights come from, their hash), `probe` (one
+ffmpeg pass: duration, levels, silences), `pipeline` (inputs → engine in chunks → `guards` →
+merged by time), `formats` (the exports). `outreach.transcripts` stores runs as versions.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class TranscribeOptions:
     vad: bool = True
     glossary: Sequence[str] = ()
     compute_type: str = "int8"
+    # 0 = every core this process may use (CTranslate2's own default of 4 oversubscribes 2 cores).
+    cpu_threads: int = 0
     # Whisper's long-form guards.
     compression_ratio_threshold: float = 2.4
     hallucination_silence_threshold: float | None = 2.0

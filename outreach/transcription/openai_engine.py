@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -35,10 +34,11 @@ from outreach.transcription.ct2_convert import (
     model_bin_path,
     require_openai_whisper,
 )
+from outreach.transcription.faster_engine import available_cores
 from outreach.transcription.models import (
-    BASE_MODEL_SHA256,
     ResolvedModel,
     default_cache_dir,
+    model_hash,
     sha256_file,
 )
 
@@ -54,26 +54,10 @@ MODEL_HINT = (
 )
 
 
-def available_cores() -> int:
-    """CPU cores this process may use (the affinity mask, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def model_bin_sha256(model_bin: Path) -> str:
-    """The SHA-256 of a model.bin; the joined offline base model records its own on verification."""
-    marker = model_bin.parent / ".verified"
-    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == BASE_MODEL_SHA256:
-        return BASE_MODEL_SHA256
-    return sha256_file(model_bin)
-
-
 def converted_checkpoint(ct2_dir: Path, cache_dir: Path | None = None) -> Path:
     """The openai-whisper checkpoint for a CTranslate2 directory, converted on first use."""
     model_bin = model_bin_path(ct2_dir)
-    digest = model_bin_sha256(model_bin)
+    digest = model_hash(model_bin, cache_dir) or sha256_file(model_bin)
     target = (cache_dir or default_cache_dir()) / CONVERTED_DIR / f"{digest}.pt"
     if target.is_file():
         return target
@@ -235,7 +219,7 @@ class OpenAIWhisperEngine:
 
         self.model = model.name
         self.checkpoint = checkpoint_path(model)
-        threads = int(getattr(options, "cpu_threads", 0) or 0) or available_cores()
+        threads = options.cpu_threads or available_cores()
         torch.set_num_threads(threads)
         self._whisper = load_checkpoint(self.checkpoint)
 

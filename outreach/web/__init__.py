@@ -23,6 +23,7 @@ BLUEPRINT_MODULES = [
     "outreach.web.public",
     "outreach.web.archive",
     "outreach.web.media",
+    "outreach.web.review",
 ]
 
 # Pages are ours and carry no inline script or style; archive pages set their own policy.

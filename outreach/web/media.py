@@ -26,6 +26,11 @@ bp = Blueprint("media", __name__)
 CONTENT_TYPES = {
     ".mp3": "audio/mpeg",
     ".m4a": "audio/mp4",
+    # Source tracks, which the review page plays before the episode is normalised.
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
     ".vtt": "text/vtt; charset=utf-8",
     ".srt": "application/x-subrip; charset=utf-8",
     ".json": "application/json",

@@ -1,0 +1,142 @@
+"""Guest review on a one-hour episode: page render time and size, a large submission, `review diff`.
+
+A synthetic single-track transcript the size of a 60-minute conversation (~9,600 words in 640
+segments), through the real app (Flask test client) and the real core, on a temporary workspace.
+
+    .venv/bin/python benchmarks/review_page.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OUTREACH_SECRET_KEY", "benchmark-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+
+from outreach import review, transcripts  # noqa: E402
+from outreach.db import session_scope  # noqa: E402
+from outreach.models import Episode, Person  # noqa: E402
+from outreach.transcription import Segment, Word  # noqa: E402
+from outreach.web import create_app  # noqa: E402
+from outreach.workspace import init_workspace  # noqa: E402
+
+SEGMENTS = 640
+WORDS_PER_SEGMENT = 15
+VOCABULARY = [
+    "vi",
+    "pratar",
+    "om",
+    "hur",
+    "kommuner",
+    "kan",
+    "börja",
+    "använda",
+    "AI",
+    "med",
+    "tydliga",
+    "problem",
+    "och",
+    "bra",
+    "data",
+]
+
+
+def synthetic_segments() -> list[Segment]:
+    segments: list[Segment] = []
+    for i in range(SEGMENTS):
+        start = i * 5.6
+        words = [
+            Word(
+                start=round(start + j * 0.36, 3),
+                end=round(start + j * 0.36 + 0.3, 3),
+                word=VOCABULARY[(i + j) % len(VOCABULARY)],
+                probability=0.4 if j == 7 else 0.93,
+            )
+            for j in range(WORDS_PER_SEGMENT)
+        ]
+        segments.append(
+            Segment(
+                id=i,
+                start=start,
+                end=start + 5.5,
+                speaker=None,
+                text=" ".join(w["word"] for w in words),
+                words=words,
+            )
+        )
+    return segments
+
+
+def timed(label: str, runs: int, fn: object) -> float:
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - began)
+    median = statistics.median(times)
+    print(f"{label:<48} median {median * 1000:8.1f} ms over {runs} runs")
+    return median
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        workspace = init_workspace(Path(folder) / "ws")
+        with session_scope(workspace) as session:
+            episode = Episode(guid=str(uuid.uuid4()), slug="timme", title="En timme")
+            session.add(episode)
+            session.flush()
+            for n in range(3):
+                session.add(
+                    Person(episode_id=episode.id, name=f"Gäst {n}", email=f"g{n}@example.se")
+                )
+            session.flush()
+            session.refresh(episode)
+            transcripts.create_version(session, episode, synthetic_segments(), author="whisper")
+        report = review.request_reviews(workspace, os.environ["OUTREACH_SECRET_KEY"], "timme")
+        print(f"review request: {len(report.sent)} mails written to the outbox")
+        outbox = sorted((workspace.root / "newsletters" / "outbox").glob("*.eml"))
+        text = outbox[0].read_text().replace("=\n", "")
+        token = re.search(r"/granska/(\S+)", text).group(1)  # type: ignore[union-attr]
+        client = create_app(workspace).test_client()
+
+        html = client.get(f"/granska/{token}").get_data(as_text=True)
+        print(
+            f"review page: {SEGMENTS} segments, {SEGMENTS * WORDS_PER_SEGMENT} words, "
+            f"{len(html.encode()) / 1024:.0f} KiB HTML, {html.count('<textarea')} text fields"
+        )
+        timed("GET /granska/<token> (render)", 10, lambda: client.get(f"/granska/{token}"))
+
+        segments = synthetic_segments()
+        timed(
+            "retime_words, one edited word in every segment",
+            5,
+            lambda: [review.retime_words(s, "ny " + s["text"][3:]) for s in segments],
+        )
+
+        fields = dict(re.findall(r'name="(text-\d+)"[^>]*>([^<]*)</textarea>', html))
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+        for n in range(0, SEGMENTS, 10):
+            fields[f"text-{n}"] = "rättad text " + fields[f"text-{n}"]
+        data = {"csrf_token": csrf, "base_version": "1", **fields}
+        print(
+            f"submission: {len(fields)} text fields, {sum(map(len, fields.values())) // 1024} KiB"
+        )
+        began = time.perf_counter()
+        response = client.post(f"/granska/{token}", data=data)
+        print(
+            f"{'POST with 64 edited segments (new version)':<48} "
+            f"{(time.perf_counter() - began) * 1000:8.1f} ms, status {response.status_code}"
+        )
+        with session_scope(workspace) as session:
+            timed("review diff", 5, lambda: review.diff_report(session, "timme"))
+
+
+if __name__ == "__main__":
+    main()
