@@ -7,7 +7,10 @@ DEMO_KEY := demo-key-not-secret-0123456789abcdefghijklmnop
 OUT := $(PY) -m outreach -w $(DEMO)
 SAMPLE := $(DEMO)/episodes/samples
 
-.PHONY: demo test install install-test system-deps lint clean
+# openai-whisper without its triton requirement (GPU-only, ~1 GB): the extra brings everything else.
+OPENAI_WHISPER := openai-whisper==20250625
+
+.PHONY: demo test install install-test install-openai-whisper system-deps lint clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,11 +22,17 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed-test: $(VENV)/.installed tests/package.json
 	$(PY) -m pip install -q --group dev
-	$(PY) -m pip install -q -e '.[postgres]'
+	$(PY) -m pip install -q -e '.[postgres,openai-whisper]'
+	$(PY) -m pip install -q --no-deps '$(OPENAI_WHISPER)'
 	cd tests && npm install --no-audit --no-fund --silent
 	touch $@
 
 install-test: install $(VENV)/.installed-test system-deps
+
+# The optional openai-whisper engine on its own (install-test includes it).
+install-openai-whisper: install
+	$(PY) -m pip install -q -e '.[openai-whisper]'
+	$(PY) -m pip install -q --no-deps '$(OPENAI_WHISPER)'
 
 # Debian packages the tests use: chromium (browser tests), postgresql (the PostgreSQL tests).
 APT_NEEDED = $(shell command -v chromium >/dev/null 2>&1 || echo chromium) \

@@ -181,8 +181,9 @@ def child(engine: str, model: str, beam: int, audio: Path) -> None:
 def _openai_available() -> bool:
     """The openai-whisper engine and its library import (it converts `base` itself)."""
     try:
-        import outreach.transcription.openai_engine  # noqa: F401
         import whisper  # noqa: F401
+
+        import outreach.transcription.openai_engine  # noqa: F401
     except ImportError:
         return False
     return True

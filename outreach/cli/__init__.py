@@ -29,6 +29,7 @@ COMMAND_GROUPS = [
     "outreach.cli.newsletter",
     "outreach.cli.feed",
     "outreach.cli.review",
+    "outreach.cli.model",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -18,7 +18,7 @@ ENGINES: dict[str, tuple[str, str, str]] = {
     "openai-whisper": (
         "outreach.transcription.openai_engine",
         "OpenAIWhisperEngine",
-        "pip install 'outreach[openai-whisper]'",
+        "pip install 'outreach[openai-whisper]' && pip install --no-deps openai-whisper",
     ),
 }
 

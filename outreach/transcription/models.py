@@ -34,11 +34,15 @@ CHUNK = 8 * 1024 * 1024
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A model ready for an engine: `path` is a local directory/file, or None for a hub name."""
+    """A model ready for an engine: `path` is a local directory/file, or None for a hub name.
+
+    `cache_dir` is where files derived from the model (an openai-whisper conversion) are kept.
+    """
 
     name: str
     path: Path | None
     local: bool
+    cache_dir: Path | None = None
 
     @property
     def reference(self) -> str:
@@ -107,17 +111,17 @@ def tiny_en_model_dir() -> Path:
 def resolve_model(name: str, cache_dir: Path | None = None) -> ResolvedModel:
     """Turn the `transcription.model` setting into something an engine can load."""
     if name == "base":
-        return ResolvedModel(name, base_model_dir(cache_dir), True)
+        return ResolvedModel(name, base_model_dir(cache_dir), True, cache_dir)
     if name == "tiny.en":
-        return ResolvedModel(name, tiny_en_model_dir(), True)
+        return ResolvedModel(name, tiny_en_model_dir(), True, cache_dir)
     path = Path(name).expanduser()
     if path.exists():
-        return ResolvedModel(name, path.resolve(), True)
+        return ResolvedModel(name, path.resolve(), True, cache_dir)
     if name.startswith((".", "/", "~")) or (os.sep in name and not _looks_like_hub_name(name)):
         raise TranscriptionError(
             f"model not found: {name} (give a model directory, a checkpoint or 'base')"
         )
-    return ResolvedModel(name, None, False)
+    return ResolvedModel(name, None, False, cache_dir)
 
 
 def _looks_like_hub_name(name: str) -> bool:
