@@ -688,6 +688,13 @@ def _run(
     # Retries are claimed again from `failed_transient`; the first claim may also be from queued.
     retry_eligible = tuple(sorted({*eligible, "failed_transient"}))
 
+    # The main thread waits on this latch, never on Thread.join: a KeyboardInterrupt (Ctrl-C, or
+    # SIGTERM from the CLI) raised inside join() makes CPython 3.11 mark a still-running thread as
+    # stopped, and the process would then exit with a message in flight, its row left `sending`.
+    workers_left = [0]
+    workers_lock = threading.Lock()
+    all_workers_done = threading.Event()
+
     def worker() -> None:
         try:
             with factory() as transport:
@@ -696,6 +703,11 @@ def _run(
         except BaseException as exc:  # a MailError the user must fix (login, TLS): stop all
             errors.append(exc)
             dispatcher.stop()
+        finally:
+            with workers_lock:
+                workers_left[0] -= 1
+                if workers_left[0] == 0:
+                    all_workers_done.set()
 
     def _deliver(job: _Job, transport: Transport) -> None:
         try:
@@ -751,20 +763,24 @@ def _run(
         threading.Thread(target=worker, name=f"send-{i}", daemon=True)
         for i in range(min(settings.concurrency, len(jobs)))
     ]
-    for thread in threads:
-        thread.start()
+    workers_left[0] = len(threads)
     total = len(jobs)
     try:
-        while alive := [t for t in threads if t.is_alive()]:
-            alive[0].join(timeout=0.2)
+        for thread in threads:
+            thread.start()
+        while not all_workers_done.wait(timeout=0.2):
             if progress:
                 progress(dispatcher.finished, total)
     except KeyboardInterrupt:
         # Let in-flight messages finish and be recorded; nothing new starts.
         dispatcher.stop()
         report.interrupted = True
-        for thread in threads:
-            thread.join()
+        started = [thread for thread in threads if thread.ident is not None]
+        with workers_lock:
+            workers_left[0] -= len(threads) - len(started)
+            if workers_left[0] <= 0:
+                all_workers_done.set()
+        all_workers_done.wait()
     finally:
         ledger.close()
     if progress:
