@@ -21,7 +21,6 @@ import email.utils
 import html.entities
 import json
 import re
-import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,6 +33,7 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outreach.episodes import slugify
 from outreach.errors import FeedError
 from outreach.feed_build import AUDIO_TYPES, IMPORTED_LINKS_KEY
 from outreach.feed_validate import FETCH_TIMEOUT, fetch_url
@@ -260,13 +260,6 @@ def _whole_number(text: str | None) -> int | None:
     except ValueError:
         return None
     return int(number) if number.is_integer() and number >= 0 else None
-
-
-def slugify(title: str, max_length: int = 60) -> str:
-    """An ASCII slug: "Så här gör vi!" -> "sa-har-gor-vi"."""
-    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:max_length].rstrip("-") or "avsnitt"
 
 
 # -- the feed --------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from outreach.db import session_scope
-from outreach.feed_import import parse_date, parse_duration, parse_explicit, slugify
+from outreach.episodes import slugify
+from outreach.feed_import import parse_date, parse_duration, parse_explicit
 from outreach.models import Episode, Meta
 from outreach.workspace import Workspace
 
