@@ -69,6 +69,13 @@ def pass_workspace(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def echo_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Print rows as left-aligned columns under their headers (the CLI's plain table)."""
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    for row in [headers, *rows]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
 @click.group(cls=OutreachGroup, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--workspace",

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from outreach import episodes
-from outreach.cli import pass_workspace
+from outreach.cli import echo_table, pass_workspace
 from outreach.db import session_scope
 from outreach.errors import ValidationError
 from outreach.models import Episode
@@ -202,10 +202,7 @@ def episode_list(workspace: Workspace, status: str | None, as_json: bool) -> Non
         ]
         for r in rows
     ]
-    widths = [max([len(h), *(len(t[i]) for t in table)]) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for t in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)).rstrip())
+    echo_table(headers, table)
     click.echo(f"{len(table)} episode(s)")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from outreach import subscribers
-from outreach.cli import pass_workspace
+from outreach.cli import echo_table, pass_workspace
 from outreach.db import session_scope
 from outreach.fsutil import atomic_write_text
 from outreach.workspace import Workspace
@@ -132,10 +132,7 @@ def subscriber_list(
         return
     headers = ["id", "email", "name", "organisation", "segment", "status"]
     table = [[str(row[h] if row[h] is not None else "") for h in headers] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in table)]) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for r in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    echo_table(headers, table)
     click.echo(f"{len(table)} subscriber(s)")
 
 
