@@ -16,7 +16,7 @@ merged by time), `formats` (the exports). `outreach.transcripts` stores runs as 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
@@ -72,3 +72,41 @@ class Engine(Protocol):
         options: TranscribeOptions,
         progress: ProgressCallback | None = None,
     ) -> list[Segment]: ...
+
+
+def build_segment(
+    index: int,
+    raw_words: Iterable[tuple[float, float, str, float]],
+    text: str,
+    start: float,
+    end: float,
+) -> Segment | None:
+    """One engine segment in our shape: (start, end, word, probability) tuples as the engine gives
+    them, rounded and stripped; None when nothing was said. Both engines build segments here."""
+    words: list[Word] = [
+        {
+            "start": round(float(w_start), 3),
+            "end": round(float(max(w_end, w_start)), 3),
+            "word": word.strip(),
+            "probability": round(float(probability), 4),
+        }
+        for w_start, w_end, word, probability in raw_words
+        if word.strip()
+    ]
+    joined = " ".join(w["word"] for w in words) if words else " ".join(text.split())
+    if not joined:
+        return None
+    return {
+        "id": index,
+        "start": words[0]["start"] if words else round(float(start), 3),
+        "end": words[-1]["end"] if words else round(float(end), 3),
+        "speaker": None,
+        "text": joined,
+        "words": words,
+    }
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception as one short line for a one-line error message."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:240]

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from outreach.errors import TranscriptionError
-from outreach.transcription import ProgressCallback, Segment, TranscribeOptions, Word
+from outreach.transcription import (
+    ProgressCallback,
+    Segment,
+    TranscribeOptions,
+    build_segment,
+    first_line,
+)
 from outreach.transcription.models import ResolvedModel, offline_environment
 
 MODEL_HINT = (
@@ -50,7 +56,7 @@ class FasterWhisperEngine:
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise TranscriptionError(
-                f"cannot load the Whisper model {model.name}: {_first_line(exc)}; {MODEL_HINT}"
+                f"cannot load the Whisper model {model.name}: {first_line(exc)}; {MODEL_HINT}"
             ) from None
 
     @staticmethod
@@ -75,7 +81,7 @@ class FasterWhisperEngine:
         except Exception as exc:
             raise TranscriptionError(
                 f"cannot fetch the model {model.name} from the Hugging Face Hub "
-                f"({_first_line(exc)}); without internet, download it elsewhere and set "
+                f"({first_line(exc)}); without internet, download it elsewhere and set "
                 "[transcription] model to its directory, or use model 'base' (offline)"
             ) from None
 
@@ -115,13 +121,13 @@ class FasterWhisperEngine:
                     "such as sv, en or fi (--language or the episode's language)"
                 ) from None
             raise TranscriptionError(
-                f"faster-whisper failed on {audio.name}: {_first_line(exc)}"
+                f"faster-whisper failed on {audio.name}: {first_line(exc)}"
             ) from None
         except Exception as exc:
             # PyAV's decoding errors do not share a base class with the builtins.
             if type(exc).__module__.startswith("av"):
                 raise TranscriptionError(
-                    f"cannot decode audio file {audio.name}: {_first_line(exc)}"
+                    f"cannot decode audio file {audio.name}: {first_line(exc)}"
                 ) from None
             raise
         if progress is not None:
@@ -130,29 +136,5 @@ class FasterWhisperEngine:
 
 
 def _segment(index: int, piece: Any) -> Segment | None:
-    words: list[Word] = [
-        {
-            "start": round(float(w.start), 3),
-            "end": round(float(max(w.end, w.start)), 3),
-            "word": w.word.strip(),
-            "probability": round(float(w.probability), 4),
-        }
-        for w in piece.words or []
-        if w.word.strip()
-    ]
-    text = " ".join(w["word"] for w in words) if words else " ".join(piece.text.split())
-    if not text:
-        return None
-    return {
-        "id": index,
-        "start": words[0]["start"] if words else round(float(piece.start), 3),
-        "end": words[-1]["end"] if words else round(float(piece.end), 3),
-        "speaker": None,
-        "text": text,
-        "words": words,
-    }
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:240]
+    words = ((w.start, w.end, w.word, w.probability) for w in piece.words or [])
+    return build_segment(index, words, piece.text, piece.start, piece.end)

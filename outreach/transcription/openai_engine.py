@@ -28,7 +28,13 @@ import numpy as np
 from filelock import FileLock
 
 from outreach.errors import TranscriptionError
-from outreach.transcription import ProgressCallback, Segment, TranscribeOptions, Word
+from outreach.transcription import (
+    ProgressCallback,
+    Segment,
+    TranscribeOptions,
+    build_segment,
+    first_line,
+)
 from outreach.transcription.ct2_convert import (
     convert_ct2_dir,
     model_bin_path,
@@ -97,13 +103,13 @@ def load_checkpoint(path: Path) -> whisper.model.Whisper:
         state_dict = checkpoint["model_state_dict"]
     except Exception as exc:  # torch.load raises pickle, zip, EOF and runtime errors alike
         raise TranscriptionError(
-            f"{path} is not an openai-whisper checkpoint ({_first_line(exc)}); {MODEL_HINT}"
+            f"{path} is not an openai-whisper checkpoint ({first_line(exc)}); {MODEL_HINT}"
         ) from None
     try:
         model = _whisper_from(dims, state_dict)
     except RuntimeError as exc:
         raise TranscriptionError(
-            f"{path} does not match openai-whisper's Whisper: {_first_line(exc)}"
+            f"{path} does not match openai-whisper's Whisper: {first_line(exc)}"
         ) from None
     heads = checkpoint.get("alignment_heads")
     if heads:
@@ -268,7 +274,7 @@ class OpenAIWhisperEngine:
                 result = self._whisper.transcribe(samples, **kwargs)
         except (ValueError, RuntimeError, KeyError) as exc:
             raise TranscriptionError(
-                f"openai-whisper failed on {audio.name}: {_first_line(exc)}"
+                f"openai-whisper failed on {audio.name}: {first_line(exc)}"
             ) from None
         segments: list[Segment] = []
         for piece in result["segments"]:
@@ -281,29 +287,5 @@ class OpenAIWhisperEngine:
 
 
 def _segment(index: int, piece: dict[str, Any]) -> Segment | None:
-    words: list[Word] = [
-        {
-            "start": round(float(w["start"]), 3),
-            "end": round(float(max(w["end"], w["start"])), 3),
-            "word": w["word"].strip(),
-            "probability": round(float(w["probability"]), 4),
-        }
-        for w in piece.get("words") or []
-        if w["word"].strip()
-    ]
-    text = " ".join(w["word"] for w in words) if words else " ".join(piece["text"].split())
-    if not text:
-        return None
-    return {
-        "id": index,
-        "start": words[0]["start"] if words else round(float(piece["start"]), 3),
-        "end": words[-1]["end"] if words else round(float(piece["end"]), 3),
-        "speaker": None,
-        "text": text,
-        "words": words,
-    }
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:240]
+    words = ((w["start"], w["end"], w["word"], w["probability"]) for w in piece.get("words") or [])
+    return build_segment(index, words, piece["text"], piece["start"], piece["end"])
