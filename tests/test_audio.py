@@ -91,7 +91,9 @@ def test_silence_gates_out() -> None:
     assert gated.integrated_lufs == pytest.approx(speech_only.integrated, abs=0.1)
 
 
-def test_limiter_keeps_oversampled_peaks_under_the_ceiling_and_leaves_the_rest() -> None:
+def test_limiter_keeps_oversampled_peaks_under_the_ceiling_and_leaves_the_rest(
+    tmp_path: Path,
+) -> None:
     rng = np.random.default_rng(1)
     rate = 44100
     quiet = 0.05 * rng.standard_normal((rate, 2))
@@ -99,21 +101,37 @@ def test_limiter_keeps_oversampled_peaks_under_the_ceiling_and_leaves_the_rest()
     t = np.arange(len(loud))
     loud[:, 0] = 1.6 * np.sin(np.pi / 2 * t + np.pi / 4)
     loud[:, 1] = 1.2 * np.sin(2 * np.pi * 1000 / rate * t)
-    signal_in = np.concatenate([quiet, loud, quiet])
-    limiter = audio.TruePeakLimiter(2, rate, -1.0)
-    out = []
-    for start in range(0, len(signal_in), 4096):
-        out.append(limiter.process(signal_in[start : start + 4096]))
-    out.append(limiter.flush())
-    result = np.concatenate(out)
+    signal_in = np.concatenate([quiet, loud, quiet]).astype(np.float32)
+    blocks = (signal_in[start : start + 4096] for start in range(0, len(signal_in), 4096))
+    _, programme = audio._record_programme(
+        blocks, tmp_path, 2, rate, dual_mono=False, progress=None, total_seconds=0.0
+    )
+    plan = audio._limiter_pass(programme, 0.0, -1.0, tmp_path / "gains.f32")
+    result = np.concatenate(list(audio._planned_blocks(programme, plan)))
     assert result.shape == signal_in.shape
     meter = audio.TruePeakMeter(2)
     meter.add(result)
-    assert 20 * math.log10(meter.finish()) <= -1.0 + 0.05
+    assert 20 * math.log10(meter.finish()) <= -1.0 + 0.01
     # Far from the peaks nothing changes: the limiter is not a compressor.
     np.testing.assert_array_equal(result[: rate // 2], signal_in[: rate // 2])
     np.testing.assert_array_equal(result[-rate // 2 :], signal_in[-rate // 2 :])
-    assert limiter.stats.max_reduction_db > 4
+    assert plan.stats.max_reduction_db > 4
+    # The reduction starts within the hold before the loud part (plus a step for the
+    # interpolator's reach and one for the gain's interpolation).
+    touched = np.flatnonzero(np.any(result != signal_in, axis=1))
+    lead = (programme.shape.hold + 2) * programme.shape.step
+    assert rate - lead <= touched[0] < rate
+
+
+def test_limiter_timing_in_control_steps() -> None:
+    for rate, step in [(44100, 45), (48000, 48), (22050, 21), (32000, 32)]:
+        shape = audio.LimiterShape.for_rate(rate)
+        assert shape.step == step
+        assert round(audio.SUB_BLOCK_SECONDS * rate) % shape.step == 0
+        # The hold must reach past the smoothing, or a peak would leak through the ramp.
+        assert shape.hold > shape.lookahead
+        assert shape.lookahead * shape.step >= audio.LIMITER_LOOKAHEAD_SECONDS * rate
+        assert shape.release_db == pytest.approx(audio.LIMITER_RELEASE_DB_PER_SECOND * step / rate)
 
 
 @pytest.mark.parametrize(
