@@ -13,7 +13,7 @@ so a 60-minute episode is never in memory whole.
   10th to 95th percentile), so the output can be shown to keep the dynamics of the input.
 
 Normalisation is linear: one static gain to the target, then a look-ahead true-peak limiter that
-only touches the peaks, then libmp3lame. ffmpeg's `loudnorm` is not used: in its "linear" mode it
+only touches the peaks (its gain computed per 1 ms control step), then libmp3lame. ffmpeg's `loudnorm` is not used: in its "linear" mode it
 silently falls back to dynamic compression (and 192 kHz resampling) whenever the gain would push the
 peaks over the ceiling, which is the usual case for speech. The encoded file is decoded and measured
 again, and both measurements are reported.
@@ -1223,9 +1223,10 @@ def normalize_loudness(
 ) -> NormalizeReport:
     """Measure, gain + true-peak limit, encode MP3, tag, measure again; `output` appears atomically.
 
-    One decode (cached as float32 on disk next to the output), a plan that predicts on PCM how
-    much loudness the limiter will take off and solves for the gain that makes up for it, then
-    one encode whose output is measured while it is written. Only if that measurement misses
+    One decode (cached as float32 on disk next to the output, with the limiter's control records),
+    a plan that predicts from those records how much loudness the limiter will take off and
+    solves for the gain that makes up for it, then one encode whose output is measured while it
+    is written. Only if that measurement misses
     (by more than LOUDNESS_TOLERANCE_LU, or peaks over the ceiling) is the encode redone, with
     the encoder's observed level offset and peak overshoot taken into account.
     """
