@@ -52,6 +52,27 @@ def test_plan_predicts_what_gets_encoded(tmp_path: Path, gain_db: float) -> None
     assert plan.stats.limited_share == pytest.approx(1 - untouched.mean(), abs=0.05)
 
 
+@pytest.mark.parametrize("segment", [1, 7, 100, 1000])
+def test_plan_does_not_depend_on_its_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, segment: int
+) -> None:
+    """A pass reads the records in segments (about two minutes each); the hold's context, the
+    release, the smoothing and the energy of the step awaiting its successor all carry across."""
+    _, programme = _programme(STEREO, 2, tmp_path)
+    whole = audio._limiter_pass(programme, 12.0, -2.0, tmp_path / "whole.f32")
+    monkeypatch.setattr(audio, "PLAN_SEGMENT_STEPS", segment)
+    cut = audio._limiter_pass(programme, 12.0, -2.0, tmp_path / "cut.f32")
+    assert programme.steps > 4 * segment
+    assert cut.lufs == pytest.approx(whole.lufs, abs=1e-9)
+    assert cut.stats.limited_frames == whole.stats.limited_frames
+    assert cut.stats.max_reduction_db == pytest.approx(whole.stats.max_reduction_db, abs=1e-9)
+    np.testing.assert_allclose(
+        np.fromfile(tmp_path / "cut.f32", dtype="<f4"),
+        np.fromfile(tmp_path / "whole.f32", dtype="<f4"),
+        rtol=1e-6,
+    )
+
+
 def test_plan_without_limiting_is_the_measured_loudness_plus_the_gain(tmp_path: Path) -> None:
     before, programme = _programme(SPEECH, 1, tmp_path)
     plan = audio._limiter_pass(programme, -6.0, -1.0)
