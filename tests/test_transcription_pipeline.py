@@ -20,7 +20,13 @@ from .helpers.episodes import make_audio
 
 pytestmark = pytest.mark.slow
 
-OPTIONS = TranscribeOptions(language="en", beam_size=1, glossary=())
+# The looped fixture says the same sentences three times, which Whisper's compression-ratio check
+# (2.4) reads as a hallucination loop: every window would fall back to sampling at temperatures up
+# to 1.0, and the text would change from run to run. Real speech does not repeat like that, so the
+# check is loosened here to keep the decoding greedy and the tests deterministic.
+OPTIONS = TranscribeOptions(
+    language="en", beam_size=1, glossary=(), compression_ratio_threshold=4.0
+)
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +90,11 @@ def test_tracks_merge_by_time_and_progress_spans_all_inputs(engine: Engine, tmp_
     assert [s["start"] for s in merged] == sorted(s["start"] for s in merged)
     total = probe_audio(late).duration + early.duration
     assert progress == sorted(progress) and progress[-1] == pytest.approx(total)
+
+
+def test_the_same_audio_gives_the_same_draft(engine: Engine, looped: Path) -> None:
+    """Greedy decoding (no fallback to sampling) is deterministic, chunks and guards included."""
+    probe = probe_audio(looped)
+    first = transcribe_inputs(engine, [AudioInput(probe)], OPTIONS)
+    second = transcribe_inputs(engine, [AudioInput(probe)], OPTIONS)
+    assert first == second
