@@ -1,0 +1,452 @@
+"""The true-peak limiter of `episode normalize`, and the plan that solves for its make-up gain.
+
+The limiter works at a control rate. The programme is cut into control steps of about 1 ms (a
+whole number of them in each 100 ms sub-block), and the first pass keeps, per step, what does
+not depend on the gain: the step's true-peak envelope, and its K-weighted energy split three
+ways for a gain that ramps linearly across the step (ControlRecorder). The limiter's gain is
+computed per step (hold, release, smoothing) and interpolated linearly between steps. A pass
+at a given gain therefore works on 3.5 million steps for an hour instead of 160 million
+samples, and predicts the loudness of the limited programme without touching its samples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from outreach.errors import AudioError
+from outreach.loudness import (
+    SUB_BLOCK_SECONDS,
+    LoudnessMeter,
+    Measurement,
+    db,
+    frame_envelope,
+    integrated_lufs,
+)
+
+# Frames per block when streaming samples (about 1.5 s at 44.1 kHz).
+BLOCK_FRAMES = 1 << 16
+LIMITER_LOOKAHEAD_SECONDS = 0.003
+LIMITER_RELEASE_DB_PER_SECOND = 300.0
+# Solving for the gain: stop within this of the target (or when the bracket is this narrow);
+# the limiter's loss is at most MAX_MAKEUP_DB of make-up gain (beyond it the audio is all peaks
+# and no gain helps).
+PLAN_TOLERANCE_LU = 0.01
+PLAN_TOLERANCE_DB = 0.001
+PLAN_MAX_PASSES = 30
+MAX_MAKEUP_DB = 24.0
+# The limiter's control step (rounded to a divisor of the 100 ms sub-block), and how many steps
+# a pass of the plan reads at a time (about 2 minutes at 44.1 kHz).
+CONTROL_STEP_SECONDS = 0.001
+PLAN_SEGMENT_STEPS = 1 << 17
+
+Block = NDArray[np.float32]
+# Called with (step name, seconds of audio done in that step, seconds in all).
+Progress = Callable[[str, float, float], None]
+
+
+@dataclass
+class LimiterStats:
+    frames: int = 0
+    limited_frames: int = 0
+    max_reduction_db: float = 0.0
+
+    @property
+    def limited_share(self) -> float:
+        return self.limited_frames / self.frames if self.frames else 0.0
+
+
+@dataclass(frozen=True)
+class LimiterShape:
+    """The limiter's timing in control steps.
+
+    The gain a step needs (to bring its envelope under the ceiling) is held for `hold` steps on
+    either side, released by at most `release_db` per step, and averaged over the last
+    `lookahead` + 1 steps, so it ramps into a peak instead of jumping. The hold reaches one step
+    further than the average, and the gain between two steps is a mix of theirs: every value
+    that reaches a sample is at most what its step and both neighbours need, so no peak passes.
+    """
+
+    step: int
+    lookahead: int
+    hold: int
+    release_db: float
+
+    @classmethod
+    def for_rate(cls, sample_rate: int) -> LimiterShape:
+        hop = round(SUB_BLOCK_SECONDS * sample_rate)
+        wanted = max(1, round(sample_rate * CONTROL_STEP_SECONDS))
+        divisors = [d for d in range(1, hop + 1) if hop % d == 0]
+        step = min(divisors, key=lambda d: (abs(d - wanted), d))
+        lookahead = max(1, math.ceil(LIMITER_LOOKAHEAD_SECONDS * sample_rate / step))
+        return cls(
+            step=step,
+            lookahead=lookahead,
+            hold=lookahead + 1,
+            release_db=LIMITER_RELEASE_DB_PER_SECOND * step / sample_rate,
+        )
+
+
+# Frames the envelope lags the input by: the interpolator reaches six samples ahead.
+_ENVELOPE_LAG = 16
+# A control record: the step's envelope in dB, then its energy weights A, B, C (float32).
+_RECORD_FIELDS = 4
+
+
+class ControlRecorder:
+    """Writes the first pass's record of every control step to `sink`.
+
+    A record is the step's envelope (the largest of its samples and of the 4x-interpolated
+    values after each, in dB) and its channel-summed K-weighted energy as three sums over the
+    step, A = sum (1-u)^2 p, B = sum u(1-u) p, C = sum u^2 p, with u the position in the step
+    (0 to 1). Under a gain ramping linearly from G_k to G_k+1 the step's energy is then exactly
+    A G_k^2 + 2 B G_k G_k+1 + C G_k+1^2. The envelope of the whole programme also gives its
+    true peak (BS.1770-4 Annex 2), so the first pass needs no separate true-peak meter.
+    """
+
+    def __init__(self, channels: int, step: int, sink: IO[bytes]) -> None:
+        self.step = step
+        self.steps = 0
+        self.true_peak = 0.0
+        self.sample_peak = 0.0
+        u = np.arange(step, dtype=np.float64) / step
+        self._weights = np.stack([(1 - u) ** 2, u * (1 - u), u * u], axis=1)
+        self._sink = sink
+        self._history = np.zeros((_ENVELOPE_LAG, channels), dtype=np.float64)
+        self._pending = np.zeros((0, channels), dtype=np.float64)
+        self._envelope = np.zeros(0, dtype=np.float64)
+        self._energy = np.zeros(0, dtype=np.float64)
+
+    def add_energy(self, squares: NDArray[np.float64]) -> None:
+        """Per frame, the K-weighted squares summed over the channels (from the meter)."""
+        self._energy = np.concatenate([self._energy, squares])
+        self._write()
+
+    def add_samples(self, block: NDArray[Any]) -> None:
+        if len(block):
+            self.sample_peak = max(self.sample_peak, float(np.abs(block).max()))
+        pending = np.concatenate([self._pending, np.asarray(block, dtype=np.float64)])
+        ready = len(pending) - _ENVELOPE_LAG
+        if ready <= 0:
+            self._pending = pending
+            return
+        context = np.concatenate([self._history, pending])
+        self._take_envelope(frame_envelope(context)[_ENVELOPE_LAG : _ENVELOPE_LAG + ready])
+        self._history = context[ready : ready + _ENVELOPE_LAG]
+        self._pending = pending[ready:]
+        self._write()
+
+    def finish(self) -> None:
+        if len(self._pending):
+            context = np.concatenate([self._history, self._pending, np.zeros_like(self._history)])
+            count = len(self._pending)
+            self._take_envelope(frame_envelope(context)[_ENVELOPE_LAG : _ENVELOPE_LAG + count])
+            self._pending = self._pending[:0]
+        partial = len(self._envelope) % self.step
+        if partial:  # the last step is short: pad it with silence
+            pad = self.step - partial
+            self._envelope = np.concatenate([self._envelope, np.zeros(pad)])
+            self._energy = np.concatenate([self._energy, np.zeros(pad)])
+        self._write()
+
+    def _take_envelope(self, envelope: NDArray[np.float64]) -> None:
+        if len(envelope):
+            self.true_peak = max(self.true_peak, float(envelope.max()))
+        self._envelope = np.concatenate([self._envelope, envelope])
+
+    def _write(self) -> None:
+        count = min(len(self._envelope), len(self._energy)) // self.step
+        if not count:
+            return
+        frames = count * self.step
+        peaks = self._envelope[:frames].reshape(count, self.step).max(axis=1)
+        energy = self._energy[:frames].reshape(count, self.step) @ self._weights
+        records = np.empty((count, _RECORD_FIELDS), dtype="<f4")
+        records[:, 0] = 20.0 * np.log10(np.maximum(peaks, 1e-10))
+        records[:, 1:] = energy
+        self._sink.write(records.tobytes())
+        self.steps += count
+        self._envelope = self._envelope[frames:]
+        self._energy = self._energy[frames:]
+
+
+@dataclass
+class Programme:
+    """The decoded (and mixed) programme as raw float32 in a temporary file, its control records
+    (ControlRecorder) in another, and per 100 ms sub-block its K-weighted power per channel.
+
+    Decoding and mixing happen once. The plan reads only the control records; the encode pass
+    reads the samples back in blocks, so memory stays flat however long the episode is.
+    """
+
+    path: Path
+    controls: Path
+    steps: int
+    shape: LimiterShape
+    channels: int
+    sample_rate: int
+    frames: int
+    sub_powers: NDArray[np.float64]
+    weight: float
+
+    @property
+    def hop(self) -> int:
+        return round(SUB_BLOCK_SECONDS * self.sample_rate)
+
+    def blocks(
+        self, start: int = 0, stop: int | None = None, block_frames: int = BLOCK_FRAMES
+    ) -> Iterator[Block]:
+        stop = self.frames if stop is None else min(stop, self.frames)
+        with open(self.path, "rb") as handle:
+            handle.seek(start * 4 * self.channels)
+            position = start
+            while position < stop:
+                count = min(block_frames, stop - position)
+                data = np.fromfile(handle, dtype="<f4", count=count * self.channels)
+                if not len(data):
+                    break
+                yield data.reshape(-1, self.channels)
+                position += len(data) // self.channels
+
+
+def record_programme(
+    blocks: Iterable[Block],
+    folder: Path,
+    channels: int,
+    sample_rate: int,
+    *,
+    dual_mono: bool,
+    progress: Progress | None,
+    total_seconds: float,
+) -> tuple[Measurement, Programme]:
+    """The first pass: measure, and keep the samples and control records for what follows."""
+    shape = LimiterShape.for_rate(sample_rate)
+    cache, controls = folder / "programme.f32", folder / "controls.f32"
+    with open(cache, "wb") as samples, open(controls, "wb") as records:
+        recorder = ControlRecorder(channels, shape.step, records)
+        meter = LoudnessMeter(
+            channels,
+            sample_rate,
+            dual_mono=dual_mono,
+            true_peak=False,
+            on_energy=recorder.add_energy,
+        )
+        for block in blocks:
+            samples.write(block.tobytes())
+            meter.add(block)
+            recorder.add_samples(block)
+            if progress:
+                progress("measuring", meter.frames / sample_rate, total_seconds)
+        recorder.finish()
+    programme = Programme(
+        path=cache,
+        controls=controls,
+        steps=recorder.steps,
+        shape=shape,
+        channels=channels,
+        sample_rate=sample_rate,
+        frames=meter.frames,
+        sub_powers=meter.sub_block_powers(),
+        weight=meter.weight,
+    )
+    measured = dataclasses.replace(
+        meter.result(),
+        true_peak_dbtp=db(recorder.true_peak),
+        sample_peak_dbfs=db(recorder.sample_peak),
+    )
+    return measured, programme
+
+
+@dataclass
+class Plan:
+    """The limiter at one gain: the loudness it leaves, and (when kept) its gain per control step
+    in `gains` (float32, one value more than there are steps), which the encode pass applies."""
+
+    gain_db: float
+    limit_dbtp: float
+    lufs: float
+    stats: LimiterStats
+    gains: Path | None = None
+
+
+def limiter_pass(
+    programme: Programme, gain_db: float, limit_dbtp: float, keep: Path | None = None
+) -> Plan:
+    """The limiter's gain per control step at `gain_db`, and the integrated loudness it leaves.
+
+    Works through the control records in segments (memory stays flat): a step needs
+    min(0, ceiling - gain - envelope) dB; that is held over `hold` steps either side (a minimum
+    filter), released at `release_db` per step (a running minimum against a ramp, carried across
+    segments) and averaged over the look-ahead. The energy under the interpolated gain comes
+    from the recorded A, B, C. Applying the gain after the K-weighting instead of before is the
+    one approximation (the gain moves over milliseconds, the filter's memory is shorter); the
+    tests bound it.
+    """
+    from scipy import ndimage
+
+    shape = programme.shape
+    steps, hold, width = programme.steps, shape.hold, shape.lookahead + 1
+    per_sub = programme.hop // shape.step
+    subs = len(programme.sub_powers)
+    energy = np.zeros(subs, dtype=np.float64)
+    headroom = limit_dbtp - gain_db
+    released = 0.0
+    tail = np.zeros(shape.lookahead, dtype=np.float64)  # reductions (1 - gain) of the last steps
+    carried: tuple[float, NDArray[np.float32]] | None = None  # the last step, awaiting the next
+    stats = LimiterStats(frames=programme.frames)
+    lowest = 1.0
+    record_bytes = 4 * _RECORD_FIELDS
+    with open(programme.controls, "rb") as records, contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open(keep, "wb")) if keep is not None else None
+        for first in range(0, steps, PLAN_SEGMENT_STEPS):
+            last = min(steps, first + PLAN_SEGMENT_STEPS)
+            low, high = max(0, first - hold), min(steps, last + hold)
+            records.seek(low * record_bytes)
+            rows = np.fromfile(records, dtype="<f4", count=(high - low) * _RECORD_FIELDS)
+            rows = rows.reshape(-1, _RECORD_FIELDS)
+            needed = np.minimum(0.0, headroom - rows[:, 0].astype(np.float64))
+            held = ndimage.minimum_filter1d(needed, 2 * hold + 1, mode="constant", cval=0.0)
+            held = held[first - low : last - low]
+            ramp = shape.release_db * np.arange(1, len(held) + 1)
+            release = ramp + np.minimum(np.minimum.accumulate(held - ramp), released)
+            released = float(release[-1])
+            # Averaging the reduction (1 - gain) keeps untouched steps at exactly 1.
+            reduction = np.concatenate([tail, 1.0 - 10.0 ** (release / 20.0)])
+            cumulative = np.concatenate([[0.0], np.cumsum(reduction)])
+            gain = 1.0 - np.clip((cumulative[width:] - cumulative[:-width]) / width, 0.0, 1.0)
+            tail = reduction[len(reduction) - shape.lookahead :]
+            if sink is not None:
+                sink.write(gain.astype("<f4").tobytes())
+            lowest = min(lowest, float(gain.min()))
+            stats.limited_frames += int(np.count_nonzero(gain < 0.9999)) * shape.step
+            weights = rows[first - low : last - low, 1:]
+            if carried is not None:
+                gain = np.concatenate([[carried[0]], gain])
+                weights = np.concatenate([carried[1][None, :], weights])
+            index = np.arange(last - len(gain), last - 1)
+            here, after = gain[:-1], gain[1:]
+            w = weights[:-1].astype(np.float64)
+            step_energy = w[:, 0] * here * here + 2.0 * w[:, 1] * here * after
+            step_energy += w[:, 2] * after * after
+            _add_energy(energy, index // per_sub, step_energy)
+            carried = (float(gain[-1]), weights[-1])
+        if carried is not None:  # the last step: its gain holds to the end
+            final, weight = carried
+            _add_energy(
+                energy,
+                np.array([steps - 1]) // per_sub,
+                np.array([float(weight[0] + 2.0 * weight[1] + weight[2]) * final * final]),
+            )
+            if sink is not None:
+                sink.write(np.array([final], dtype="<f4").tobytes())
+    stats.max_reduction_db = -db(lowest) if lowest < 1.0 else 0.0
+    linear = 10.0 ** (gain_db / 20.0)
+    powers = energy * (linear * linear / programme.hop)
+    lufs = integrated_lufs(powers[:, None], programme.weight)
+    return Plan(gain_db, limit_dbtp, lufs, stats, keep)
+
+
+def _add_energy(
+    energy: NDArray[np.float64], sub_block: NDArray[np.intp], values: NDArray[np.float64]
+) -> None:
+    """Add per-step energy to its sub-block; steps in the last, partial sub-block don't count."""
+    inside = sub_block < len(energy)
+    energy += np.bincount(sub_block[inside], weights=values[inside], minlength=len(energy))
+
+
+def solve_gain(
+    programme: Programme,
+    target_lufs: float,
+    limit_dbtp: float,
+    progress: Progress | None,
+    keep: Path,
+) -> tuple[Plan, int]:
+    """The static gain whose limited programme measures `target_lufs`, and the passes it took.
+
+    The loudness only grows with the gain, and the limiter only takes loudness off: the gain
+    lies between the unlimited one and MAX_MAKEUP_DB above it. A pass costs a fraction of a
+    second, so the root is found to PLAN_TOLERANCE_LU (regula falsi, Illinois variant); the
+    final pass keeps the limiter's gains for the encode.
+    """
+    source = integrated_lufs(programme.sub_powers, programme.weight)
+    low = target_lufs - source
+    passes = 0
+
+    def miss(gain_db: float) -> float:
+        nonlocal passes
+        passes += 1
+        if progress:
+            progress("planning the limiter", passes, passes + 1)
+        return limiter_pass(programme, gain_db, limit_dbtp).lufs - target_lufs
+
+    gain_db = low
+    shortfall = miss(low)
+    if shortfall < -PLAN_TOLERANCE_LU:
+        # Bracket the root, starting from twice the loss at the unlimited gain.
+        most = low + MAX_MAKEUP_DB
+        high = min(most, low - 2.0 * shortfall)
+        above = miss(high)
+        while above < 0 and high < most:
+            low, shortfall, high = high, above, min(most, high + (high - low) - 2.0 * above)
+            above = miss(high)
+        # Out of reach under this ceiling (above < 0): as loud as it gets.
+        gain_db = high if above < 0 else _regula_falsi(miss, low, shortfall, high, above)
+    plan = limiter_pass(programme, gain_db, limit_dbtp, keep)
+    passes += 1
+    if progress:
+        progress("planning the limiter", passes, passes)
+    return plan, passes
+
+
+def _regula_falsi(
+    miss: Callable[[float], float], low: float, at_low: float, high: float, at_high: float
+) -> float:
+    """The root of an increasing `miss` bracketed by low (< 0) and high (>= 0), to within
+    PLAN_TOLERANCE_LU of it (Illinois: the end that keeps its place has its value halved)."""
+    side = 0
+    guess = high
+    for _ in range(PLAN_MAX_PASSES):
+        guess = (low * at_high - high * at_low) / (at_high - at_low)
+        value = miss(guess)
+        if abs(value) <= PLAN_TOLERANCE_LU or high - low <= PLAN_TOLERANCE_DB:
+            break
+        if value < 0:
+            low, at_low = guess, value
+            if side < 0:
+                at_high /= 2.0
+            side = -1
+        else:
+            high, at_high = guess, value
+            if side > 0:
+                at_low /= 2.0
+            side = 1
+    return guess
+
+
+def limited_blocks(programme: Programme, plan: Plan) -> Iterator[NDArray[Any]]:
+    """The programme with the plan's gain and its limiter, the gain interpolated between steps."""
+    if plan.gains is None:
+        raise AudioError("the plan kept no limiter gains")
+    step = programme.shape.step
+    position = np.arange(step, dtype=np.float32) / step
+    scale = np.float32(10.0 ** (plan.gain_db / 20.0))
+    with open(plan.gains, "rb") as gains:
+        previous = np.fromfile(gains, dtype="<f4", count=1)
+        for block in programme.blocks(block_frames=max(1, BLOCK_FRAMES // step) * step):
+            count = -(-len(block) // step)
+            following = np.fromfile(gains, dtype="<f4", count=count)
+            if len(following) != count or not len(previous):
+                raise AudioError("the limiter's temporary file is short")
+            points = np.concatenate([previous, following])
+            here = points[:-1, None]
+            curve = (here + (points[1:, None] - here) * position).reshape(-1)[: len(block)]
+            previous = following[-1:]
+            yield block * (curve * scale)[:, None]
