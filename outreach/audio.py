@@ -315,28 +315,6 @@ class NormalizeReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _decode_to_cache(
-    sources: Sequence[Path],
-    folder: Path,
-    channels: int,
-    sample_rate: int,
-    *,
-    dual_mono: bool,
-    progress: Progress | None,
-    total_seconds: float,
-) -> tuple[Measurement, Programme]:
-    """Decode once (mixing several tracks), measure, and cache the programme in `folder`."""
-    return record_programme(
-        decode_blocks(sources, channels, sample_rate),
-        folder,
-        channels,
-        sample_rate,
-        dual_mono=dual_mono,
-        progress=progress,
-        total_seconds=total_seconds,
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Encoding (with the check of the encoded stream in the same pass)
 
@@ -488,8 +466,8 @@ def normalize_loudness(
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".normalize-", dir=output.parent) as work_name:
         work = Path(work_name)
-        before, programme = _decode_to_cache(
-            sources,
+        before, programme = record_programme(
+            decode_blocks(sources, channels, sample_rate),
             work,
             channels,
             sample_rate,

@@ -20,8 +20,9 @@ SPEECH = FIXTURES / "audio-speech.flac"
 def _programme(
     path: Path, channels: int, folder: Path
 ) -> tuple[loudness.Measurement, limiter.Programme]:
-    return audio._decode_to_cache(
-        [path], folder, channels, 44100, dual_mono=False, progress=None, total_seconds=0.0
+    blocks = audio.decode_blocks([path], channels, 44100)
+    return limiter.record_programme(
+        blocks, folder, channels, 44100, dual_mono=False, progress=None, total_seconds=0.0
     )
 
 
