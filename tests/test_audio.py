@@ -85,3 +85,22 @@ def test_encoder_failure_leaves_nothing_behind(tmp_path: Path) -> None:
             dual_mono=True,
         )
     assert list(output.parent.iterdir()) == []
+
+
+def test_an_unreachable_target_is_reported_not_retried(tmp_path: Path) -> None:
+    output = tmp_path / "out" / "episode.mp3"
+    report = audio.normalize_loudness(
+        [STEREO],
+        output,
+        target_lufs=-3.0,
+        ceiling_dbtp=-1.0,
+        channels=2,
+        sample_rate=44100,
+        bitrate_kbps=128,
+        dual_mono=False,
+    )
+    assert report.attempts == 1
+    assert any("out of reach" in note for note in report.notes), report.notes
+    reading = ebur128(output)
+    assert reading.true_peak <= -1.0  # the ceiling still holds
+    assert reading.integrated < -3.0

@@ -96,6 +96,17 @@ def test_plan_solves_for_the_make_up_gain(tmp_path: Path, target: float, make_up
     assert meter.result().integrated_lufs == pytest.approx(target, abs=0.02)
 
 
+def test_an_unreachable_target_gets_the_most_make_up_gain(tmp_path: Path) -> None:
+    """-3 LUFS under a -2 dBTP ceiling would need the audio to be all peaks: the plan stops at
+    the largest make-up gain instead of searching forever."""
+    before, programme = _programme(STEREO, 2, tmp_path)
+    plan, passes = limiter.solve_gain(programme, -3.0, -2.0, None, tmp_path / "gains.f32")
+    naive = -3.0 - before.integrated_lufs
+    assert plan.gain_db == pytest.approx(naive + limiter.MAX_MAKEUP_DB)
+    assert plan.lufs < -3.0 - 1.0
+    assert passes <= 8
+
+
 def test_control_records_do_not_depend_on_block_size(tmp_path: Path) -> None:
     """The records (envelope and energy per step) and the true peak taken from them are the same
     however the stream is cut, and the true peak agrees with the meter and with ebur128."""
