@@ -10,7 +10,7 @@ from outreach import audio
 from outreach.errors import AudioError, ValidationError
 
 from .conftest import FIXTURES
-from .helpers.loudness import ebur128
+from .helpers.loudness import ebur128, loudnorm_linear
 
 STEREO = FIXTURES / "audio-stereo-peaks.flac"
 SPEECH = FIXTURES / "audio-speech.flac"
@@ -104,3 +104,35 @@ def test_an_unreachable_target_is_reported_not_retried(tmp_path: Path) -> None:
     reading = ebur128(output)
     assert reading.true_peak <= -1.0  # the ceiling still holds
     assert reading.integrated < -3.0
+
+
+@pytest.mark.parametrize("fixture", ["audio-speech.flac", "audio-stereo-peaks.flac"])
+def test_loudnorm_linear_falls_back_on_speech_so_it_is_not_used(
+    tmp_path: Path, fixture: str
+) -> None:
+    """Why normalize_loudness has its own gain and limiter: asked for `linear=true` (as
+    ffmpeg-normalize does), loudnorm reports that it did dynamic normalisation instead, and its
+    output is resampled to 192 kHz. Ours on the same file stays linear at 44.1 kHz."""
+    source = FIXTURES / fixture
+    theirs = tmp_path / "loudnorm.wav"
+    report = loudnorm_linear(source, theirs, -16.0, -1.0)
+    assert report["normalization_type"] == "dynamic"
+    assert audio.probe(theirs).sample_rate == 192000
+    ours = tmp_path / "ours" / "episode.mp3"
+    channels = audio.probe(source).channels
+    audio.normalize_loudness(
+        [source],
+        ours,
+        target_lufs=-16.0,
+        ceiling_dbtp=-1.0,
+        channels=channels,
+        sample_rate=44100,
+        bitrate_kbps=128 if channels == 2 else 96,
+        dual_mono=channels == 1,
+    )
+    assert audio.probe(ours).sample_rate == 44100
+    reading = ebur128(ours, dual_mono=channels == 1)
+    assert reading.integrated == pytest.approx(-16.0, abs=0.5)
+    assert reading.true_peak <= -1.0
+    before = ebur128(source, dual_mono=channels == 1)
+    assert abs(reading.loudness_range - before.loudness_range) <= 1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from dataclasses import dataclass
@@ -53,3 +54,34 @@ def pyloudnorm_lufs(path: Path, channels: int, rate: int = 44100) -> float:
 
     data = decode(path, channels, rate)
     return float(pyloudnorm.Meter(rate).integrated_loudness(data if channels > 1 else data[:, 0]))
+
+
+def loudnorm_linear(path: Path, output: Path, target: float, ceiling: float) -> dict[str, str]:
+    """ffmpeg-normalize's method: loudnorm measures, then runs again with `linear=true` and the
+    measured values. Returns the second pass's report (it says which normalisation it did)."""
+
+    def report(stderr: str) -> dict[str, str]:
+        parsed: dict[str, str] = json.loads(stderr[stderr.rindex("{") : stderr.rindex("}") + 1])
+        return parsed
+
+    base = f"loudnorm=I={target}:TP={ceiling}:LRA=11:print_format=json"
+    first = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-af", base, "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured = report(first.stderr)
+    second = (
+        f"{base}:linear=true:measured_I={measured['input_i']}:measured_TP={measured['input_tp']}"
+        f":measured_LRA={measured['input_lra']}:measured_thresh={measured['input_thresh']}"
+        f":offset={measured['target_offset']}"
+    )
+    run = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostats", "-y", "-i", str(path), "-af", second]
+        + [str(output)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return report(run.stderr)
