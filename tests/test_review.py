@@ -364,6 +364,9 @@ def test_bad_tokens_get_swedish_4xx(
             response = client.get(url)
             assert response.status_code == 400, url
             assert "Ogiltig länk" in response.get_data(as_text=True)
+        # A submission on a bad link is refused before anything else (CSRF, the form) is read.
+        posted = client.post(f"/granska/{bad}", data={"approve": "1"})
+        assert posted.status_code == 400 and "Ogiltig länk" in posted.get_data(as_text=True)
     with session_scope(workspace) as s:
         for row in s.scalars(select(ReviewRequest)):
             if row.person_id == request.person_id:

@@ -56,7 +56,10 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+@bp.errorhandler(TokenError)
 def _link_error(exc: TokenError) -> Response:
+    """Every route here opens its review link first; a bad link ends the request here (nothing
+    has been written by then)."""
     if isinstance(exc, TokenExpiredError):
         return error_page(
             410,
@@ -148,10 +151,7 @@ def page(token: str) -> BaseResponse:
 def _show(token: str) -> Response:
     workspace = current_workspace()
     with session_scope(workspace) as session:
-        try:
-            review_request = review.open_request(session, signing_key(), token)
-        except TokenError as exc:
-            return _link_error(exc)
+        review_request = review.open_request(session, signing_key(), token)
         review.mark_opened(review_request)
         try:
             view = review.review_page(workspace, session, review_request)
@@ -168,10 +168,7 @@ def _submit(token: str) -> BaseResponse:
     workspace = current_workspace()
     limit = workspace.settings.review.max_submission_bytes
     with session_scope(workspace) as session:
-        try:
-            review_request = review.open_request(session, signing_key(), token)
-        except TokenError as exc:
-            return _link_error(exc)
+        review_request = review.open_request(session, signing_key(), token)
         try:
             try:
                 validate_csrf()
@@ -239,10 +236,7 @@ def audio(token: str) -> Any:
     """The episode's audio for its reviewers, before publication (Range, ETag: `serve_file`)."""
     workspace = current_workspace()
     with session_scope(workspace) as session:
-        try:
-            review_request = review.open_request(session, signing_key(), token)
-        except TokenError as exc:
-            return _link_error(exc)
+        review_request = review.open_request(session, signing_key(), token)
         episode = session.get_one(Episode, review_request.episode_id)
         relative = review.review_audio(workspace, episode)
     path = workspace.path(relative) if relative else None
