@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from outreach.db import session_scope
-from outreach.feed_build import build_feeds
+from outreach.feed.build import build_feeds
 from outreach.models import Episode, Person
 from outreach.workspace import init_workspace
 

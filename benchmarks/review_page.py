@@ -20,9 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OUTREACH_SECRET_KEY", "benchmark-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 
-from outreach import review, transcripts  # noqa: E402
+from outreach import transcripts  # noqa: E402
 from outreach.db import session_scope  # noqa: E402
 from outreach.models import Episode, Person  # noqa: E402
+from outreach.review import core as review
 from outreach.transcription import Segment, Word  # noqa: E402
 from outreach.web import create_app  # noqa: E402
 from outreach.workspace import init_workspace  # noqa: E402

@@ -123,9 +123,9 @@ def setup(root: Path, count: int, url: str, concurrency: int) -> Any:
     )
     from sqlalchemy import insert
 
-    from outreach import compose, content
     from outreach.db import session_scope
     from outreach.models import Subscriber, utcnow
+    from outreach.newsletter import compose, content
     from outreach.workspace import init_workspace, open_workspace
 
     init_workspace(root)
@@ -162,10 +162,10 @@ def prebuilt(workspace: Any) -> list[tuple[str, str, bytes]]:
     """The same messages the ledger sends, built up front: (from, to, bytes)."""
     from sqlalchemy import select
 
-    from outreach.compose import load_edition
     from outreach.db import session_scope
     from outreach.mail.ledger import Addressee, MessageFactory
     from outreach.models import Subscriber
+    from outreach.newsletter.compose import load_edition
 
     with session_scope(workspace) as session:
         edition = load_edition(session, workspace, SLUG)

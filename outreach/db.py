@@ -6,7 +6,7 @@ import contextlib
 import functools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -15,8 +15,13 @@ from sqlalchemy.orm import Session
 
 from outreach.errors import DatabaseError
 
-if TYPE_CHECKING:
-    from outreach.workspace import Workspace
+
+class HasDatabase(Protocol):
+    """Anything with a database URL (a Workspace); db.py needs nothing else of it."""
+
+    @property
+    def database_url(self) -> str: ...
+
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -85,7 +90,7 @@ def describe_database_error(exc: SQLAlchemyError, where: str | None = None) -> s
 
 
 @contextlib.contextmanager
-def session_scope(workspace: Workspace | str) -> Iterator[Session]:
+def session_scope(workspace: HasDatabase | str) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
     url = workspace if isinstance(workspace, str) else workspace.database_url
     engine = get_engine(url)

@@ -43,6 +43,11 @@ class FeedError(OutreachError):
     """A feed could not be built, validated or imported."""
 
 
+class FetchError(FeedError):
+    """A URL could not be fetched (HTTP error, timeout, too large). A FeedError for its callers,
+    which today are all feed work."""
+
+
 class TokenError(OutreachError):
     """A signed token is tampered, expired, revoked or for something else."""
 

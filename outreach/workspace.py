@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from outreach.db import upgrade_database
 from outreach.errors import ConfigError, WorkspaceError
 from outreach.fsutil import atomic_write_text
 
@@ -263,6 +264,13 @@ class Workspace:
         candidate = Path(relative)
         return candidate if candidate.is_absolute() else self.root / candidate
 
+    def shown(self, path: Path) -> str:
+        """`path` as a user should see it: relative to the workspace when it lies inside."""
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
 
 def find_workspace_root(explicit: str | os.PathLike[str] | None, cwd: Path | None = None) -> Path:
     """`--workspace`, then `OUTREACH_WORKSPACE`, then the current directory or a parent of it."""
@@ -329,7 +337,5 @@ def init_workspace(directory: Path) -> Workspace:
     if not settings_path.exists():
         atomic_write_text(settings_path, DEFAULT_TOML)
     workspace = open_workspace(directory)
-    from outreach.db import upgrade_database
-
     upgrade_database(workspace.database_url)
     return workspace

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from outreach import audio
+from outreach.audio import normalize as audio
 from outreach.errors import AudioError, ValidationError
 
 from .conftest import FIXTURES

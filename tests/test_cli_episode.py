@@ -15,8 +15,8 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from outreach.db import session_scope
-from outreach.episodes import slugify
 from outreach.models import Episode, Person, Track
+from outreach.podcast.episodes import slugify
 from outreach.workspace import Workspace
 
 from .conftest import FIXTURES, REPO, Runner

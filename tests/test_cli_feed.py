@@ -448,7 +448,7 @@ def test_validate_reports_problems_and_exits_1(run: Runner, tmp_path: Path) -> N
 def test_transcripts_only_once_a_version_is_publishable(
     run: Runner, show: Workspace, mp3s: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from outreach.transcripts import accept_version, create_version
+    from outreach.podcast.transcripts import accept_version, create_version
 
     add_episode(show, "ett", "Ett", mp3=mp3s[0], transcripts=("vtt", "txt"))
     segment = {"id": 0, "start": 0.0, "end": 1.0, "speaker": None, "text": "Hej", "words": []}

@@ -10,9 +10,9 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from outreach.db import session_scope
-from outreach.episodes import slugify
-from outreach.feed_import import parse_date, parse_duration, parse_explicit
+from outreach.feed.importer import parse_date, parse_duration, parse_explicit
 from outreach.models import Episode, Meta
+from outreach.podcast.episodes import slugify
 from outreach.workspace import Workspace
 
 from .conftest import Runner

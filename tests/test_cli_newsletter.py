@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from outreach.db import session_scope
 from outreach.models import Delivery
-from outreach.subscribers import subscriber_for_unsubscribe_token
+from outreach.subscribers.store import subscriber_for_unsubscribe_token
 from outreach.workspace import Workspace
 
 from .conftest import REPO, TEST_KEY, Runner

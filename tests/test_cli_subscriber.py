@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from outreach.db import session_scope
 from outreach.models import ConsentEvent, Subscriber, Suppression
-from outreach.subscribers import email_hash
+from outreach.subscribers.store import email_hash
 from outreach.workspace import Workspace
 
 from .conftest import REPO, Runner

@@ -19,10 +19,10 @@ import webvtt
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from outreach import episodes, transcripts
 from outreach.cli import cli
 from outreach.db import session_scope
 from outreach.models import Episode, Transcript
+from outreach.podcast import episodes, transcripts
 from outreach.transcription.models import BASE_MODEL_SHA256
 from outreach.transcription.probe import probe_audio
 from outreach.workspace import Workspace, init_workspace

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from outreach import compose, content
 from outreach.db import session_scope
 from outreach.errors import ComposeError
 from outreach.models import Edition
+from outreach.newsletter import compose, content
+from outreach.timeutil import zone
 from outreach.workspace import Workspace
 
 from .conftest import REPO, Runner
@@ -52,7 +53,7 @@ def sample(workspace: Workspace, run: Runner) -> Workspace:
 
 
 def test_selection_for_the_edition_date(sample: Workspace) -> None:
-    tz = content.zone("Europe/Stockholm")
+    tz = zone("Europe/Stockholm")
     with session_scope(sample) as session:
         for values in (
             {"title": "Stängd", "opens": "2023-01-01", "closes": "2023-04-25"},

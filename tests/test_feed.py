@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
-from outreach import feed
 from outreach.errors import FeedError
-from outreach.feed_validate import validate_feed
+from outreach.feed import render as feed
+from outreach.feed.validate import validate_feed
 from outreach.sanitize import apple_html, shorten_html, strip_html
 
 CHANNEL = feed.Channel(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from outreach.feed_validate import Problem, errors_in, podcast_guid_for, validate_feed
+from outreach.feed.validate import Problem, errors_in, podcast_guid_for, validate_feed
 
 from .helpers.feed_media import make_cover
 

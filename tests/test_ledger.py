@@ -20,7 +20,8 @@ from outreach.errors import MailError
 from outreach.mail import ledger
 from outreach.mail.transport import open_transport
 from outreach.models import Delivery, Edition, Subscriber
-from outreach.subscribers import add_subscriber, is_suppressed, remove_subscriber
+from outreach.subscribers.store import add_subscriber, is_suppressed, remove_subscriber
+from outreach.timeutil import zone
 from outreach.workspace import Workspace, open_workspace
 
 from .conftest import REPO
@@ -42,7 +43,7 @@ def make_workspace(
     root: Path, url: str, monkeypatch: pytest.MonkeyPatch, count: int = 6, **mail: str
 ) -> Workspace:
     """A workspace with the sample content, `count` confirmed subscribers and a composed edition."""
-    from outreach import compose, content
+    from outreach.newsletter import compose, content
     from outreach.workspace import init_workspace
 
     monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", url)
@@ -57,7 +58,7 @@ def make_workspace(
     workspace = open_workspace(root)
     with session_scope(workspace) as session:
         content.import_content(
-            session, REPO / "newsletters" / "sample-content.yaml", content.zone("Europe/Stockholm")
+            session, REPO / "newsletters" / "sample-content.yaml", zone("Europe/Stockholm")
         )
         for i in range(count):
             add_subscriber(

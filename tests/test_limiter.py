@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from outreach import audio, limiter, loudness
+from outreach.audio import limiter, loudness
+from outreach.audio import normalize as audio
 
 from .conftest import FIXTURES
 from .helpers.loudness import decode, ebur128

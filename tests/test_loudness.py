@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from outreach import audio, loudness
+from outreach.audio import loudness
+from outreach.audio import normalize as audio
 
 from .conftest import FIXTURES
 from .helpers.loudness import decode, ebur128, pyloudnorm_lufs

@@ -13,9 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from outreach import review, tokens, transcripts
+from outreach import tokens
 from outreach.db import session_scope
 from outreach.models import Episode, ReviewDecision, ReviewRequest, Transcript
+from outreach.podcast import transcripts
+from outreach.review import core as review
 from outreach.web import create_app
 from outreach.workspace import Workspace
 

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from outreach import review, transcripts
 from outreach.db import session_scope
 from outreach.models import Episode, ReviewRequest, Transcript
+from outreach.podcast import transcripts
+from outreach.review import core as review
 from outreach.workspace import Workspace
 
 from .conftest import Runner

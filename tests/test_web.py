@@ -16,9 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from outreach import subscribers, tokens
+from outreach import tokens
 from outreach.db import session_scope
 from outreach.models import ConsentEvent, Edition, Episode, Subscriber
+from outreach.subscribers import store as subscribers
 from outreach.web import create_app
 from outreach.workspace import Workspace
 

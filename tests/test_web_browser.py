@@ -18,9 +18,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from outreach import subscribers
 from outreach.db import session_scope
 from outreach.models import ConsentEvent, Edition, Subscriber
+from outreach.subscribers import store as subscribers
 from outreach.workspace import Workspace
 
 from .conftest import TEST_KEY

@@ -98,21 +98,11 @@ def cli(ctx: click.Context, workspace_path: str | None) -> None:
 
 
 def _register() -> None:
-    """Add each module's COMMANDS to the root; EXTRA_COMMANDS adds commands to another module's group.
-
-    EXTRA_COMMANDS lets a feature keep its commands in its own module even when they belong to a
-    shared group (`outreach episode transcribe` lives with the transcript commands).
-    """
+    """Add each command module's COMMANDS (its group) to the root."""
     modules = [importlib.import_module(name) for name in COMMAND_GROUPS]
     for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
-    for module in modules:
-        for group_name, commands in getattr(module, "EXTRA_COMMANDS", {}).items():
-            group = cli.commands[group_name]
-            assert isinstance(group, click.Group), group_name
-            for command in commands:
-                group.add_command(command)
 
 
 _register()

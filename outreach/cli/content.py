@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
-from outreach import content
 from outreach.cli import pass_workspace
 from outreach.db import session_scope
+from outreach.newsletter import content
+from outreach.timeutil import zone
 from outreach.workspace import Workspace
 
 _OPTIONS: dict[str, list[tuple[str, str]]] = {
@@ -72,7 +73,7 @@ def make_group(kind: str) -> click.Group:
     group = click.Group(kind, help=f"{summary}\n\n\b\nExample:\n    outreach {example}")
 
     def add(workspace: Workspace, title: str, **values: Any) -> None:
-        tz = content.zone(workspace.settings.newsletter.timezone)
+        tz = zone(workspace.settings.newsletter.timezone)
         fields = {k: v for k, v in values.items() if v is not None}
         with session_scope(workspace) as session:
             item = content.add_item(session, kind, {"title": title, **fields}, tz)
@@ -85,7 +86,7 @@ def make_group(kind: str) -> click.Group:
     group.add_command(click.command("add")(click.argument("title")(command)))
 
     def list_(workspace: Workspace) -> None:
-        tz = content.zone(workspace.settings.newsletter.timezone)
+        tz = zone(workspace.settings.newsletter.timezone)
         with session_scope(workspace) as session:
             items = content.list_items(session, kind)
             for item in items:
@@ -130,7 +131,7 @@ def content_import(workspace: Workspace, yaml_file: Path) -> None:
     Example:
         outreach content import newsletters/sample-content.yaml
     """
-    tz = content.zone(workspace.settings.newsletter.timezone)
+    tz = zone(workspace.settings.newsletter.timezone)
     with session_scope(workspace) as session:
         report = content.import_content(session, yaml_file, tz)
     parts = [

@@ -1,5 +1,5 @@
-"""`outreach episode ...`: podcast episodes (add, list, show, normalize, publish, unpublish;
-transcribe and import-feed come from their own modules through EXTRA_COMMANDS)."""
+"""`outreach episode ...`: podcast episodes (add, import-feed, list, show, normalize, transcribe,
+publish, unpublish)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 
 import click
 
-from outreach import episodes
 from outreach.cli import echo_table, pass_workspace
 from outreach.db import session_scope
 from outreach.errors import ValidationError
+from outreach.feed import importer as feed_import
+from outreach.fetch import read_source
 from outreach.models import Episode
+from outreach.podcast import episodes, transcripts
 from outreach.workspace import Workspace
 
 AudioPath = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -347,6 +349,120 @@ def episode_unpublish(workspace: Workspace, slug: str) -> None:
     with session_scope(workspace) as session:
         episode = episodes.unpublish_episode(session, slug)
         click.echo(f"Unpublished {episode.slug} (now draft)")
+
+
+@episode_group.command("transcribe")
+@click.argument("slug")
+@click.option(
+    "--engine",
+    help="faster-whisper or openai-whisper (default: [transcription] engine).",
+)
+@click.option(
+    "--model",
+    help="Model directory, checkpoint, 'base' or a hub name (default: [transcription] model).",
+)
+@click.option("--language", help="Spoken language code (default: the episode's, usually sv).")
+@click.option(
+    "--beam-size", type=int, help="Beam search width (default: [transcription] beam_size)."
+)
+@pass_workspace
+def episode_transcribe(
+    workspace: Workspace,
+    slug: str,
+    engine: str | None,
+    model: str | None,
+    language: str | None,
+    beam_size: int | None,
+) -> None:
+    """Transcribe an episode with Whisper and store a new transcript version.
+
+    Multitrack episodes are transcribed track by track and labelled with each track's speaker.
+    The version's exports go to episodes/SLUG/transcripts/vN/; the publishable version's to
+    episodes/SLUG/. Ctrl-C stores nothing.
+
+    \b
+    Example:
+        outreach episode transcribe samtal-om-ai-i-kommunen
+        outreach episode transcribe samtal-om-ai-i-kommunen --model KBLab/kb-whisper-base
+    """
+    plan = transcripts.plan_transcription(
+        workspace, slug, engine=engine, model=model, language=language, beam_size=beam_size
+    )
+    click.echo(
+        f"Loading {plan.engine} model {plan.model.name} "
+        f"({len(plan.inputs)} file(s), {plan.audio_seconds:.0f} s of audio, "
+        f"language {plan.options.language})",
+        err=True,
+    )
+    loaded = transcripts.load_plan_engine(plan)
+    total = max(1, round(plan.audio_seconds))
+    with click.progressbar(
+        length=total, label=f"Transcribing {slug}", file=sys.stderr, show_eta=True
+    ) as bar:
+        shown = 0
+
+        def progress(seconds: float) -> None:
+            nonlocal shown
+            target = min(total, int(seconds))
+            if target > shown:
+                bar.update(target - shown)
+                shown = target
+
+        result = transcripts.run_transcription(workspace, plan, progress, engine=loaded)
+    click.echo(
+        f"Transcript version {result.version} of {slug}: {result.segments} segments, "
+        f"{result.words} words in {result.elapsed_seconds:.1f} s "
+        f"(real-time factor {result.real_time_factor:.2f})"
+    )
+    dropped = {name: count for name, count in result.guards.items() if count}
+    if dropped:
+        click.echo("Guards removed: " + ", ".join(f"{n} {k}" for k, n in dropped.items()))
+    click.echo(f"Draft exports: {workspace.shown(result.draft_dir)}/")
+    if result.published:
+        click.echo(f"Published exports: {workspace.shown(result.published[0].parent)}/")
+    else:
+        click.echo("Not published yet: the version needs a guest review (see [review]).")
+
+
+@episode_group.command("import-feed")
+@click.argument("source")
+@click.option("--download", is_flag=True, help="Also download each episode's audio.")
+@pass_workspace
+def episode_import_feed(workspace: Workspace, source: str, download: bool) -> None:
+    """Import an existing show's back catalogue from its RSS feed (FILE or URL).
+
+    Episodes keep their GUIDs, dates, titles, descriptions, durations and audio, transcript
+    and chapters links; they are added as published. Episodes already present (same GUID) are
+    left as they are, so importing again adds only new ones (with --download it also fetches
+    audio that an earlier import left on the old host).
+
+    \b
+    Example:
+        outreach episode import-feed https://old-host.example/feed.xml --download
+    """
+    is_url = source.lower().startswith(("http://", "https://"))
+    parsed = feed_import.parse_feed_items(
+        read_source(source), source_url=source if is_url else None
+    )
+    with session_scope(workspace) as session:
+        if download and parsed.items:
+            with click.progressbar(
+                length=len(parsed.items), label="Downloading audio", file=sys.stderr
+            ) as bar:
+                report = feed_import.import_items(
+                    workspace, session, parsed, download_audio=True, on_item=lambda: bar.update(1)
+                )
+        else:
+            report = feed_import.import_items(workspace, session, parsed)
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    for skipped in report.skipped:
+        click.echo(f"Skipped: {skipped}", err=True)
+    click.echo(
+        f"Imported {len(report.added)} new episode(s) from {parsed.title or source}; "
+        f"{len(report.existing)} already present, {len(report.skipped)} skipped."
+        + (f" Downloaded audio for {len(report.downloaded)}." if download else "")
+    )
 
 
 COMMANDS = [episode_group]

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
-from outreach import feed_build, feed_import
 from outreach.cli import pass_workspace
 from outreach.db import session_scope
 from outreach.errors import ConfigError, FeedError, WorkspaceError
-from outreach.feed_validate import (
+from outreach.feed import build as feed_build
+from outreach.feed.validate import (
     ImageFetcher,
     Problem,
     errors_in,
-    fetch_image,
-    fetch_url,
     validate_feed,
 )
+from outreach.fetch import fetch_image, read_source
 from outreach.workspace import Workspace, open_workspace
 
 
@@ -62,9 +58,9 @@ def feed_build_command(workspace: Workspace) -> None:
         click.echo(f"Warning: {warning}", err=True)
     _echo_problems(report.problems)
     for path in report.removed:
-        click.echo(f"Removed {path.relative_to(workspace.root)} (no published episodes)")
+        click.echo(f"Removed {workspace.shown(path)} (no published episodes)")
     for path in report.written:
-        click.echo(f"Wrote {path.relative_to(workspace.root)}")
+        click.echo(f"Wrote {workspace.shown(path)}")
     click.echo(
         f"{report.episodes} episode(s), {report.editions} sent edition(s), "
         f"{report.events} upcoming event(s)."
@@ -105,13 +101,7 @@ def feed_validate_command(source: str | None, no_fetch: bool) -> None:
         if not built.is_file():
             raise FeedError(f"{built} does not exist yet: run 'outreach feed build' first")
         source = str(built)
-    if source.lower().startswith(("http://", "https://")):
-        data = fetch_url(source)
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise FeedError(f"{source}: no such file")
-        data = path.read_bytes()
+    data = read_source(source)
     fetch = None
     if not no_fetch:
         local = _local_images()
@@ -130,46 +120,4 @@ def feed_validate_command(source: str | None, no_fetch: bool) -> None:
     click.echo(f"{source}: valid ({len(problems)} warning(s)).")
 
 
-@click.command("import-feed")
-@click.argument("source")
-@click.option("--download", is_flag=True, help="Also download each episode's audio.")
-@pass_workspace
-def episode_import_feed(workspace: Workspace, source: str, download: bool) -> None:
-    """Import an existing show's back catalogue from its RSS feed (FILE or URL).
-
-    Episodes keep their GUIDs, dates, titles, descriptions, durations and audio, transcript
-    and chapters links; they are added as published. Episodes already present (same GUID) are
-    left as they are, so importing again adds only new ones (with --download it also fetches
-    audio that an earlier import left on the old host).
-
-    \b
-    Example:
-        outreach episode import-feed https://old-host.example/feed.xml --download
-    """
-    is_url = source.lower().startswith(("http://", "https://"))
-    parsed = feed_import.parse_feed_items(
-        feed_import.read_source(source), source_url=source if is_url else None
-    )
-    with session_scope(workspace) as session:
-        if download and parsed.items:
-            with click.progressbar(
-                length=len(parsed.items), label="Downloading audio", file=sys.stderr
-            ) as bar:
-                report = feed_import.import_items(
-                    workspace, session, parsed, download_audio=True, on_item=lambda: bar.update(1)
-                )
-        else:
-            report = feed_import.import_items(workspace, session, parsed)
-    for warning in report.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    for skipped in report.skipped:
-        click.echo(f"Skipped: {skipped}", err=True)
-    click.echo(
-        f"Imported {len(report.added)} new episode(s) from {parsed.title or source}; "
-        f"{len(report.existing)} already present, {len(report.skipped)} skipped."
-        + (f" Downloaded audio for {len(report.downloaded)}." if download else "")
-    )
-
-
 COMMANDS = [feed_group]
-EXTRA_COMMANDS = {"episode": [episode_import_feed]}

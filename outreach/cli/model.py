@@ -13,7 +13,7 @@ from outreach.errors import WorkspaceError
 
 def _cache_dir(ctx: click.Context) -> Path | None:
     """The workspace's [transcription] cache_dir when run inside a workspace; else the default."""
-    from outreach.transcripts import model_cache_dir
+    from outreach.podcast.transcripts import model_cache_dir
     from outreach.workspace import open_workspace
 
     try:

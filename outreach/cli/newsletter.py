@@ -5,16 +5,15 @@ from __future__ import annotations
 import signal
 import sys
 import webbrowser
-from pathlib import Path
 from typing import Any
 
 import click
 
-from outreach import compose
 from outreach.cli import pass_workspace
 from outreach.db import session_scope
 from outreach.errors import MailError
 from outreach.mail import ledger
+from outreach.newsletter import compose
 from outreach.workspace import Workspace
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -30,13 +29,6 @@ def newsletter_group() -> None:
         outreach newsletter test 2023-04-26 --to redaktion@example.org
         outreach newsletter send 2023-04-26
     """
-
-
-def _relative(workspace: Workspace, path: Path) -> str:
-    try:
-        return str(path.relative_to(workspace.root))
-    except ValueError:
-        return str(path)
 
 
 def _compose(workspace: Workspace, edition: str | None, date: Any, subject: str | None) -> Any:
@@ -56,7 +48,7 @@ def _summary(workspace: Workspace, composed: compose.ComposedEdition) -> None:
     )
     if not composed.intro_found:
         click.echo(
-            f"  no intro: write {_relative(workspace, composed.directory / 'intro.md')} (Markdown)"
+            f"  no intro: write {workspace.shown(composed.directory / 'intro.md')} (Markdown)"
         )
     size = len(composed.languages["sv"].html.encode("utf-8"))
     limit = workspace.settings.newsletter.max_html_bytes
@@ -84,7 +76,7 @@ def newsletter_compose(
     """
     composed = _compose(workspace, edition, date, subject)
     _summary(workspace, composed)
-    click.echo(f"Wrote {len(composed.files)} files to {_relative(workspace, composed.directory)}/")
+    click.echo(f"Wrote {len(composed.files)} files to {workspace.shown(composed.directory)}/")
 
 
 @newsletter_group.command("preview")
@@ -111,7 +103,7 @@ def newsletter_preview(
         _summary(workspace, composed)
     paths = compose.write_previews(workspace, slug)
     for path in paths:
-        click.echo(_relative(workspace, path))
+        click.echo(workspace.shown(path))
     if open_browser:
         webbrowser.open(paths[0].resolve().as_uri())
 
@@ -268,7 +260,7 @@ def newsletter_templates(workspace: Workspace, force: bool) -> None:
     """
     copied = compose.copy_default_templates(workspace, overwrite=force)
     for path in copied:
-        click.echo(f"Copied {_relative(workspace, path)}")
+        click.echo(f"Copied {workspace.shown(path)}")
     if not copied:
         click.echo("templates/ already has every template (use --force to overwrite)")
 

@@ -42,7 +42,7 @@ def review_request(workspace: Workspace, slug: str, email: str | None) -> None:
         outreach review request 2024-05-ai-i-kommunen
         outreach review request 2024-05-ai-i-kommunen --guest anna@kommun.se
     """
-    from outreach import review
+    from outreach.review import core as review
     from outreach.secrets import secret_key
 
     report = review.request_reviews(workspace, secret_key(workspace.root), slug, guest=email)
@@ -76,8 +76,8 @@ def review_status(workspace: Workspace, slug: str) -> None:
     Example:
         outreach review status 2024-05-ai-i-kommunen
     """
-    from outreach import review
     from outreach.db import session_scope
+    from outreach.review import core as review
 
     with session_scope(workspace) as session:
         rows = review.status(session, slug)
@@ -113,8 +113,8 @@ def review_diff(workspace: Workspace, slug: str) -> None:
     Example:
         outreach review diff 2024-05-ai-i-kommunen | less
     """
-    from outreach import review
     from outreach.db import session_scope
+    from outreach.review import core as review
 
     with session_scope(workspace) as session:
         click.echo(review.diff_report(session, slug))
@@ -132,8 +132,8 @@ def review_accept(workspace: Workspace, slug: str, version: int | None) -> None:
         outreach review diff 2024-05-ai-i-kommunen
         outreach review accept 2024-05-ai-i-kommunen --version 3
     """
-    from outreach import review
     from outreach.db import session_scope
+    from outreach.review import core as review
 
     with session_scope(workspace) as session:
         transcript = review.accept(session, slug, version)
@@ -163,8 +163,8 @@ def review_revoke(workspace: Workspace, slug: str, email: str) -> None:
     Example:
         outreach review revoke 2024-05-ai-i-kommunen --guest anna@kommun.se
     """
-    from outreach import review
     from outreach.db import session_scope
+    from outreach.review import core as review
 
     with session_scope(workspace) as session:
         count = review.revoke(session, slug, email)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from outreach import subscribers
 from outreach.cli import echo_table, pass_workspace
 from outreach.db import session_scope
 from outreach.fsutil import atomic_write_text
+from outreach.subscribers import store as subscribers
 from outreach.workspace import Workspace
 
 

@@ -1,92 +1,19 @@
-"""`outreach transcript ...` (list, show, export, publish) and `outreach episode transcribe`."""
+"""`outreach transcript ...`: list, show, export and publish transcript versions."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from outreach import episodes, transcripts
 from outreach.cli import pass_workspace
 from outreach.db import session_scope
 from outreach.fsutil import atomic_write_text
 from outreach.models import Transcript
+from outreach.podcast import episodes, transcripts
+from outreach.timeutil import clock
 from outreach.transcription.formats import EXPORT_FORMATS
 from outreach.workspace import Workspace
-
-
-@click.command("transcribe")
-@click.argument("slug")
-@click.option(
-    "--engine",
-    help="faster-whisper or openai-whisper (default: [transcription] engine).",
-)
-@click.option(
-    "--model",
-    help="Model directory, checkpoint, 'base' or a hub name (default: [transcription] model).",
-)
-@click.option("--language", help="Spoken language code (default: the episode's, usually sv).")
-@click.option(
-    "--beam-size", type=int, help="Beam search width (default: [transcription] beam_size)."
-)
-@pass_workspace
-def episode_transcribe(
-    workspace: Workspace,
-    slug: str,
-    engine: str | None,
-    model: str | None,
-    language: str | None,
-    beam_size: int | None,
-) -> None:
-    """Transcribe an episode with Whisper and store a new transcript version.
-
-    Multitrack episodes are transcribed track by track and labelled with each track's speaker.
-    The version's exports go to episodes/SLUG/transcripts/vN/; the publishable version's to
-    episodes/SLUG/. Ctrl-C stores nothing.
-
-    \b
-    Example:
-        outreach episode transcribe samtal-om-ai-i-kommunen
-        outreach episode transcribe samtal-om-ai-i-kommunen --model KBLab/kb-whisper-base
-    """
-    plan = transcripts.plan_transcription(
-        workspace, slug, engine=engine, model=model, language=language, beam_size=beam_size
-    )
-    click.echo(
-        f"Loading {plan.engine} model {plan.model.name} "
-        f"({len(plan.inputs)} file(s), {plan.audio_seconds:.0f} s of audio, "
-        f"language {plan.options.language})",
-        err=True,
-    )
-    loaded = transcripts.load_plan_engine(plan)
-    total = max(1, round(plan.audio_seconds))
-    with click.progressbar(
-        length=total, label=f"Transcribing {slug}", file=sys.stderr, show_eta=True
-    ) as bar:
-        shown = 0
-
-        def progress(seconds: float) -> None:
-            nonlocal shown
-            target = min(total, int(seconds))
-            if target > shown:
-                bar.update(target - shown)
-                shown = target
-
-        result = transcripts.run_transcription(workspace, plan, progress, engine=loaded)
-    click.echo(
-        f"Transcript version {result.version} of {slug}: {result.segments} segments, "
-        f"{result.words} words in {result.elapsed_seconds:.1f} s "
-        f"(real-time factor {result.real_time_factor:.2f})"
-    )
-    dropped = {name: count for name, count in result.guards.items() if count}
-    if dropped:
-        click.echo("Guards removed: " + ", ".join(f"{n} {k}" for k, n in dropped.items()))
-    click.echo(f"Draft exports: {_shown(workspace, result.draft_dir)}/")
-    if result.published:
-        click.echo(f"Published exports: {_shown(workspace, result.published[0].parent)}/")
-    else:
-        click.echo("Not published yet: the version needs a guest review (see [review]).")
 
 
 @click.group("transcript")
@@ -160,7 +87,7 @@ def transcript_show(workspace: Workspace, slug: str, version: int | None) -> Non
             f"# {episode.title}: transcript version {transcript.version} ({_origin(transcript)})"
         )
         for segment in transcript.segments:
-            stamp = _clock(float(segment["start"]))
+            stamp = clock(float(segment["start"]), always_hours=True)
             speaker = f"{segment['speaker']}: " if segment.get("speaker") else ""
             click.echo(f"[{stamp}] {speaker}{segment['text']}")
 
@@ -198,7 +125,7 @@ def transcript_export(
         transcript = transcripts.get_version(session, episode, version)
         if fmt == "all" and output is None:
             folder = transcripts.write_draft_exports(workspace, episode, transcript)
-            click.echo(f"Wrote {len(EXPORT_FORMATS)} files to {_shown(workspace, folder)}/")
+            click.echo(f"Wrote {len(EXPORT_FORMATS)} files to {workspace.shown(folder)}/")
             return
         rendered = transcripts.render_version(episode, transcript)
     if fmt != "all":
@@ -234,7 +161,7 @@ def transcript_publish(workspace: Workspace, slug: str) -> None:
         episode = episodes.get_episode(session, slug)
         written = transcripts.publish_exports(workspace, session, episode)
     if written:
-        click.echo(f"Published {len(written)} files to {_shown(workspace, written[0].parent)}/")
+        click.echo(f"Published {len(written)} files to {workspace.shown(written[0].parent)}/")
     else:
         click.echo(f"{slug} has no publishable transcript; public exports removed.")
 
@@ -245,17 +172,4 @@ def _origin(transcript: Transcript) -> str:
     return f"by {transcript.author}"
 
 
-def _clock(seconds: float) -> str:
-    total = int(seconds)
-    return f"{total // 3600:d}:{total // 60 % 60:02d}:{total % 60:02d}"
-
-
-def _shown(workspace: Workspace, path: Path) -> str:
-    try:
-        return path.relative_to(workspace.root).as_posix()
-    except ValueError:
-        return str(path)
-
-
 COMMANDS = [transcript_group]
-EXTRA_COMMANDS = {"episode": [episode_transcribe]}

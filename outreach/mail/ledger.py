@@ -38,17 +38,6 @@ from filelock import FileLock, Timeout
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from outreach import subscribers as subs
-from outreach.compose import (
-    PLACEHOLDER,
-    LoadedEdition,
-    Recipient,
-    archive_url,
-    load_edition,
-    personalize,
-    unsubscribe_url,
-)
-from outreach.content import zone
 from outreach.db import get_engine, session_scope
 from outreach.errors import ConfigError, MailError, NotFoundError, OutreachError, ValidationError
 from outreach.mail.message import (
@@ -59,7 +48,17 @@ from outreach.mail.message import (
 )
 from outreach.mail.transport import SendResult, Transport, open_transport
 from outreach.models import Delivery, Edition, Subscriber, Suppression, utcnow
+from outreach.newsletter.compose import (
+    PLACEHOLDER,
+    LoadedEdition,
+    Recipient,
+    load_edition,
+    personalize,
+)
 from outreach.secrets import secret_key
+from outreach.subscribers import store as subs
+from outreach.timeutil import zone
+from outreach.urls import archive_url, unsubscribe_url
 from outreach.workspace import Workspace
 
 STATES = (
@@ -814,7 +813,7 @@ def send_test(
     normalized = [subs.normalize_email(a) for a in addresses]
     with session_scope(workspace) as session:
         edition = load_edition(session, workspace, slug)
-    from outreach.compose import SAMPLE_RECIPIENT
+    from outreach.newsletter.compose import SAMPLE_RECIPIENT
 
     factory = MessageFactory(workspace, edition, None, subject_prefix="[TEST] ")
     sample_link = unsubscribe_url(workspace, "TEST-exempel")

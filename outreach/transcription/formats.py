@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from outreach.timeutil import clock
 from outreach.transcription import Segment, Word
 
 EXPORT_FORMATS = ("vtt", "srt", "json", "txt", "html")
@@ -302,13 +303,6 @@ def to_text(segments: Sequence[Segment]) -> str:
     return "\n\n".join(blocks) + "\n" if blocks else ""
 
 
-def _clock(seconds: float) -> str:
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
 def _duration_attribute(seconds: float) -> str:
     """A valid HTML duration string (`PT1M2.5S`)."""
     millis = max(0, round(seconds * 1000))
@@ -349,7 +343,7 @@ def to_html(segments: Sequence[Segment], *, title: str, language: str = "sv") ->
             cite = f"<cite>{html.escape(_clean(paragraph.speaker))}</cite> "
         stamp = (
             f'<time datetime="{_duration_attribute(paragraph.start)}">'
-            f"{_clock(paragraph.start)}</time>"
+            f"{clock(paragraph.start, pad_minutes=True)}</time>"
         )
         parts.append(f"<p>{cite}{stamp} {html.escape(paragraph.text)}</p>")
     parts += ["</main>", "</body>", "</html>", ""]

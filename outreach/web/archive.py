@@ -14,11 +14,12 @@ from babel.dates import format_date
 from flask import Blueprint, Response, abort, render_template, send_file
 from sqlalchemy import select
 
+from outreach import urls
 from outreach.db import session_scope
 from outreach.models import Edition
 from outreach.web.state import current_workspace
 
-bp = Blueprint("archive", __name__, url_prefix="/nyhetsbrev")
+bp = Blueprint("archive", __name__, url_prefix=urls.ARCHIVE.rstrip("/"))
 
 ARCHIVE_FILE = "index.html"
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")

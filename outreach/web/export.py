@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from outreach import urls
 from outreach.db import session_scope
 from outreach.errors import OutreachError
 from outreach.fsutil import atomic_write_bytes
@@ -81,7 +82,7 @@ def export_site(
     app = create_app(workspace, dev_key=True)
     with app.app_context():
         editions = archive.sent_editions()
-    pages = ["/nyhetsbrev/"] + [f"/nyhetsbrev/{e.slug}/" for e in editions]
+    pages = [urls.ARCHIVE] + [urls.archive_path(e.slug) for e in editions]
     total = len(copies) + len(pages)
     done = 0
     for source, target in copies:

@@ -7,12 +7,13 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from outreach import subscribers
+from outreach import urls
 from outreach.db import session_scope
 from outreach.errors import ConfigError, MailError, ValidationError
+from outreach.subscribers import store as subscribers
 from outreach.web.csrf import validate_csrf
 from outreach.web.handlers import error_page
-from outreach.web.state import current_workspace, public_url, signing_key
+from outreach.web.state import current_workspace, signing_key
 
 log = logging.getLogger(__name__)
 bp = Blueprint("public", __name__)
@@ -71,7 +72,7 @@ def _render_form(form: dict[str, str], errors: dict[str, str], status: int = 200
 
 
 @bp.route("/", methods=["GET"])
-@bp.route("/prenumerera", methods=["GET", "POST"])
+@bp.route(urls.SUBSCRIBE, methods=["GET", "POST"])
 def subscribe() -> Any:
     empty = {"email": "", "name": "", "organisation": "", "segment": "", "language": "sv"}
     if request.method == "GET":
@@ -99,7 +100,7 @@ def subscribe() -> Any:
         )
         confirmation = None
         if subscriber is not None and subscriber.email is not None:
-            link = public_url(url_for(".confirm", token=subscribers.confirm_token(key, subscriber)))
+            link = urls.confirm_url(workspace, subscribers.confirm_token(key, subscriber))
             confirmation = (subscriber.email, subscriber.name, subscriber.language, link)
     if confirmation is not None:
         from outreach.mail.confirmation import send_confirmation
@@ -117,12 +118,12 @@ def subscribe() -> Any:
     return redirect(url_for(".thanks"), code=303)
 
 
-@bp.route("/prenumerera/tack")
+@bp.route(urls.SUBSCRIBE_THANKS)
 def thanks() -> Any:
     return _no_store(Response(render_template("subscribe_thanks.html"), mimetype="text/html"))
 
 
-@bp.route("/confirm/<token>")
+@bp.route(urls.CONFIRM + "<token>")
 def confirm(token: str) -> Any:
     workspace = current_workspace()
     max_age = workspace.settings.web.confirm_link_hours * 3600
@@ -141,7 +142,7 @@ def _masked(email: str | None) -> str:
     return f"{local[:1]}…@{domain}"
 
 
-@bp.route("/u/<token>", methods=["GET", "POST"])
+@bp.route(urls.UNSUBSCRIBE + "<token>", methods=["GET", "POST"])
 def unsubscribe(token: str) -> Any:
     """GET changes nothing (mail scanners prefetch links); POST unsubscribes, no cookie or CSRF
     needed (the signed token is the authority), idempotent, and never redirects (RFC 8058)."""

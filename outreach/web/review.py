@@ -14,7 +14,7 @@ from babel.dates import format_date
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from outreach import review
+from outreach import urls
 from outreach.db import session_scope
 from outreach.errors import (
     DatabaseError,
@@ -25,6 +25,8 @@ from outreach.errors import (
     ValidationError,
 )
 from outreach.models import Episode
+from outreach.review import core as review
+from outreach.timeutil import clock
 from outreach.web.csrf import CSRFError, _own_hosts, validate_csrf
 from outreach.web.handlers import error_page
 from outreach.web.media import _inside, serve_file
@@ -83,11 +85,6 @@ def _same_origin() -> bool:
     return bool(origin) and urlsplit(origin or "").netloc in _own_hosts()
 
 
-def clock(seconds: float) -> str:
-    minutes, rest = divmod(int(max(seconds, 0.0)), 60)
-    return f"{minutes}:{rest:02d}"
-
-
 def _render(
     page: review.ReviewPage,
     token: str,
@@ -129,7 +126,7 @@ def _segment_fields(prefix: str) -> dict[int, str]:
     return fields
 
 
-@bp.route("/granska/<token>", methods=["GET", "POST"])
+@bp.route(urls.REVIEW + "<token>", methods=["GET", "POST"])
 def page(token: str) -> BaseResponse:
     if request.method == "GET":
         return _show(token)
@@ -231,7 +228,7 @@ def _submit(token: str) -> BaseResponse:
     return redirect(url_for(".page", token=token, klart=outcome, _anchor="status"), code=303)
 
 
-@bp.route("/granska/<token>/ljud")
+@bp.route(urls.REVIEW + "<token>/ljud")
 def audio(token: str) -> Any:
     """The episode's audio for its reviewers, before publication (Range, ETag: `serve_file`)."""
     workspace = current_workspace()

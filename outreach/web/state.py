@@ -31,9 +31,3 @@ def current_workspace() -> Workspace:
 def signing_key() -> str:
     """The key for `outreach.tokens` (OUTREACH_SECRET_KEY, or an ephemeral one with --dev)."""
     return state().key
-
-
-def public_url(path: str) -> str:
-    """An absolute URL under `[newsletter].public_url` (for links that leave the site, e.g. in mail)."""
-    base = current_workspace().settings.newsletter.public_url.rstrip("/")
-    return f"{base}/{path.lstrip('/')}"

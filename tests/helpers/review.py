@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from outreach import transcripts
 from outreach.db import session_scope
 from outreach.models import Episode, Person, Track
+from outreach.podcast import transcripts
 from outreach.transcription import Segment, Word
 from outreach.workspace import Workspace
 

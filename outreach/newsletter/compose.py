@@ -35,11 +35,12 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach.content import zone
 from outreach.errors import ComposeError, NotFoundError, ValidationError
 from outreach.fsutil import atomic_path
 from outreach.models import Call, Edition, Episode, Recording, utcnow
 from outreach.models import Event as EventRow
+from outreach.timeutil import zone
+from outreach.urls import archive_url, subscribe_url, unsubscribe_url
 from outreach.workspace import Workspace
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -474,14 +475,6 @@ def personalize(template: str, recipient: Recipient, language: str, *, is_html: 
     return "".join(values[p] if i % 2 else p for i, p in enumerate(pieces))
 
 
-def archive_url(workspace: Workspace, slug: str) -> str:
-    return f"{workspace.settings.newsletter.public_url.rstrip('/')}/nyhetsbrev/{slug}/"
-
-
-def unsubscribe_url(workspace: Workspace, token: str) -> str:
-    return f"{workspace.settings.newsletter.public_url.rstrip('/')}/u/{token}"
-
-
 def _context(
     workspace: Workspace,
     content: EditionContent,
@@ -493,7 +486,6 @@ def _context(
 ) -> dict[str, Any]:
     settings = workspace.settings.newsletter
     tz = zone(settings.timezone)
-    base = settings.public_url.rstrip("/")
     return {
         "language": language,
         "archive": archive,
@@ -511,7 +503,7 @@ def _context(
         "day": lambda d: format_day(d, language),
         "when": lambda e: format_when(e.starts, e.ends, tz, language),
         "archive_url": archive_url(workspace, content.slug),
-        "subscribe_url": f"{base}/prenumerera",
+        "subscribe_url": subscribe_url(workspace),
         "recipient": {
             "name": "@@name@@",
             "greeting": GREETINGS[language][1] if archive else "@@greeting@@",

@@ -29,10 +29,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from outreach.chapters import Chapter
-from outreach.errors import AudioError, ValidationError
-from outreach.fsutil import atomic_path
-from outreach.limiter import (
+from outreach.audio.limiter import (
     BLOCK_FRAMES,
     MAX_MAKEUP_DB,
     Block,
@@ -44,7 +41,10 @@ from outreach.limiter import (
     record_programme,
     solve_gain,
 )
-from outreach.loudness import LoudnessMeter, Measurement
+from outreach.audio.loudness import LoudnessMeter, Measurement
+from outreach.errors import AudioError, ValidationError
+from outreach.fsutil import atomic_path
+from outreach.podcast.chapters import Chapter
 
 # libmp3lame puts peaks above the limited PCM it is fed: about 0.3-0.8 dB on speech, and now and
 # then (a deep, fast cut on a transient) nearly 2 dB. The limiter aims this far below the

@@ -5,19 +5,20 @@ Local times are read in the workspace's time zone (Europe/Stockholm by default) 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach.errors import ConfigError, NotFoundError, ValidationError
+from outreach.errors import NotFoundError, ValidationError
 from outreach.models import Call, Event, Recording
+from outreach.timeutil import parse_date
+from outreach.timeutil import parse_local_datetime as parse_datetime
 
 KINDS: dict[str, type[Call] | type[Event] | type[Recording]] = {
     "call": Call,
@@ -25,41 +26,6 @@ KINDS: dict[str, type[Call] | type[Event] | type[Recording]] = {
     "recording": Recording,
 }
 _YAML_SECTIONS = {"calls": "call", "events": "event", "recordings": "recording"}
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r}") from None
-
-
-def parse_date(value: Any, field_name: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValidationError(f"{field_name}: {value!r} is not a date (use YYYY-MM-DD)") from None
-
-
-def parse_datetime(value: Any, field_name: str, tz: ZoneInfo) -> dt.datetime:
-    """A local date-time ("2023-05-04 10:00") or one with an offset, returned in UTC."""
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        text = str(value).strip().replace(" ", "T", 1)
-        try:
-            parsed = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise ValidationError(
-                f"{field_name}: {value!r} is not a date and time (use YYYY-MM-DD HH:MM)"
-            ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(dt.UTC)
 
 
 def _text(value: Any, field_name: str, *, required: bool = False, limit: int = 1000) -> str | None:

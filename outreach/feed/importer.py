@@ -21,9 +21,7 @@ import email.utils
 import html.entities
 import json
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,16 +31,14 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach.episodes import slugify
 from outreach.errors import FeedError
-from outreach.feed_build import AUDIO_TYPES, IMPORTED_LINKS_KEY
-from outreach.feed_validate import FETCH_TIMEOUT, fetch_url
-from outreach.fsutil import atomic_path
+from outreach.feed.build import AUDIO_TYPES, IMPORTED_LINKS_KEY
+from outreach.fetch import download
 from outreach.models import Episode, Meta
+from outreach.podcast.episodes import slugify
 from outreach.sanitize import apple_html, strip_html
 from outreach.workspace import Workspace
 
-MAX_DOWNLOAD_BYTES = 4 * 1024**3
 MAX_GUID_LENGTH = 300  # Episode.guid
 _XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _XML_DECLARATION_TEXT = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -88,16 +84,6 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     downloaded: list[str] = field(default_factory=list)
-
-
-def read_source(source: str) -> bytes:
-    """The feed's bytes from a URL (fetched with a timeout) or a file."""
-    if source.lower().startswith(("http://", "https://")):
-        return fetch_url(source)
-    path = Path(source)
-    if not path.is_file():
-        raise FeedError(f"{source}: no such file (give a feed file or an http(s) URL)")
-    return path.read_bytes()
 
 
 # -- reading messy XML -------------------------------------------------------------------------
@@ -431,28 +417,6 @@ def _unique_slug(session: Session, title: str, taken: set[str]) -> str:
         candidate, number = f"{base}-{number}", number + 1
     taken.add(candidate)
     return candidate
-
-
-def download(url: str, target: Path, timeout: float = FETCH_TIMEOUT) -> int:
-    """Stream `url` to `target` atomically; the number of bytes written."""
-    request = urllib.request.Request(url, headers={"User-Agent": "outreach import-feed"})
-    written = 0
-    try:
-        with (
-            urllib.request.urlopen(request, timeout=timeout) as response,
-            atomic_path(target) as tmp,
-            open(tmp, "wb") as out,
-        ):
-            while chunk := response.read(1024 * 1024):
-                written += len(chunk)
-                if written > MAX_DOWNLOAD_BYTES:
-                    raise FeedError(f"{url}: larger than {MAX_DOWNLOAD_BYTES // 1024**3} GB")
-                out.write(chunk)
-    except urllib.error.HTTPError as exc:
-        raise FeedError(f"{url}: the server answered {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        raise FeedError(f"{url}: download failed ({getattr(exc, 'reason', exc)})") from None
-    return written
 
 
 def import_items(

@@ -26,10 +26,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from outreach.db import session_scope
-from outreach.episodes import get_episode
 from outreach.errors import NotFoundError, TranscriptionError, ValidationError
 from outreach.fsutil import atomic_write_text
 from outreach.models import Episode, Transcript
+from outreach.podcast.episodes import get_episode
 from outreach.transcription import Engine, ProgressCallback, Segment, TranscribeOptions
 from outreach.transcription.engines import ENGINES, load_engine
 from outreach.transcription.formats import EXPORT_FORMATS, FORMATS_REVISION, render_all
@@ -302,7 +302,7 @@ def _run_settings(
         "max_repeats": options.max_repeats,
         "inputs": [
             {
-                "path": _relative(workspace, item.probe.path),
+                "path": workspace.shown(item.probe.path),
                 "speaker": item.speaker,
                 "duration": round(item.probe.duration, 3),
             }
@@ -312,13 +312,6 @@ def _run_settings(
         "audio_seconds": round(plan.audio_seconds, 3),
         "elapsed_seconds": round(elapsed, 3),
     }
-
-
-def _relative(workspace: Workspace, path: Path) -> str:
-    try:
-        return path.resolve().relative_to(workspace.root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
 
 
 # Exports ----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from outreach.errors import ValidationError
-from outreach.images import cover_problems, image_info
+from outreach.podcast.images import cover_problems, image_info
 
 SUFFIXES = {"JPEG": ".jpg", "PNG": ".png"}
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import email.utils
 import re
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from typing import Any
 from lxml import etree
 
 from outreach.errors import FeedError
-from outreach.images import cover_problems, image_info
+from outreach.podcast.images import cover_problems, image_info
 from outreach.sanitize import disallowed_tags
 
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -40,8 +38,6 @@ WRONG_PODCAST_NS = {
 }
 PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 MAX_DESCRIPTION_BYTES = 4000
-FETCH_TIMEOUT = 15.0
-MAX_FEED_BYTES = 50 * 1024 * 1024
 
 # https://podcasters.apple.com/support/1691-apple-podcasts-categories
 APPLE_CATEGORIES: dict[str, set[str]] = {
@@ -184,35 +180,6 @@ class Problem:
 
 
 ImageFetcher = Callable[[str], bytes | None]
-
-
-def fetch_url(url: str, timeout: float = FETCH_TIMEOUT, limit: int = MAX_FEED_BYTES) -> bytes:
-    """GET `url` (http/https only) with a timeout; a clear FeedError on any failure."""
-    if not url.lower().startswith(("http://", "https://")):
-        raise FeedError(f"{url}: only http:// and https:// URLs can be fetched")
-    request = urllib.request.Request(url, headers={"User-Agent": "outreach feed validator"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data: bytes = response.read(limit + 1)
-    except urllib.error.HTTPError as exc:
-        raise FeedError(f"{url}: the server answered {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise FeedError(f"{url}: cannot fetch it ({exc.reason})") from None
-    except TimeoutError:
-        raise FeedError(f"{url}: no answer within {timeout:g} s") from None
-    except (OSError, ValueError) as exc:
-        raise FeedError(f"{url}: cannot fetch it ({exc})") from None
-    if len(data) > limit:
-        raise FeedError(f"{url}: larger than {limit // (1024 * 1024)} MB")
-    return data
-
-
-def fetch_image(url: str) -> bytes | None:
-    """An ImageFetcher over the network (None when the image cannot be fetched)."""
-    try:
-        return fetch_url(url, limit=20 * 1024 * 1024)
-    except FeedError:
-        return None
 
 
 def podcast_guid_for(feed_url: str) -> str:

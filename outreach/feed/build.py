@@ -22,9 +22,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from outreach import feed, ical
+from outreach import urls
 from outreach.errors import FeedError
-from outreach.feed_validate import (
+from outreach.feed import ical
+from outreach.feed import render as feed
+from outreach.feed.validate import (
     MAX_DESCRIPTION_BYTES,
     ImageFetcher,
     Problem,
@@ -34,8 +36,8 @@ from outreach.feed_validate import (
 )
 from outreach.fsutil import atomic_write_bytes
 from outreach.models import Edition, Episode, Event, Meta, Transcript
+from outreach.podcast.transcripts import episodes_with_publishable_version, publish_exports
 from outreach.sanitize import apple_html, shorten_html, xml_text
-from outreach.transcripts import episodes_with_publishable_version, publish_exports
 from outreach.workspace import Workspace
 
 PODCAST_FEED = "podcast.xml"
@@ -83,14 +85,8 @@ class BuildReport:
     problems: list[Problem] = field(default_factory=list)
 
 
-def public_url(base_url: str, *parts: str) -> str:
-    """`base_url` joined with percent-encoded path parts (the feed's URLs are ASCII)."""
-    base = base_url if base_url.endswith("/") else base_url + "/"
-    return base + "/".join(urllib.parse.quote(part, safe="") for part in parts)
-
-
 def podcast_feed_url(workspace: Workspace) -> str:
-    return public_url(workspace.settings.show.base_url, "feeds", PODCAST_FEED)
+    return urls.quoted(workspace.settings.show.base_url, "feeds", PODCAST_FEED)
 
 
 def podcast_guid(session: Session, workspace: Workspace) -> str:
@@ -126,7 +122,7 @@ def publish_transcript_exports(workspace: Workspace, session: Session, episode: 
 
 def local_image_fetcher(workspace: Workspace) -> ImageFetcher:
     """Read images under `{base_url}episodes/` from the workspace (as `outreach serve` would)."""
-    base = public_url(workspace.settings.show.base_url, "episodes") + "/"
+    base = urls.quoted(workspace.settings.show.base_url, "episodes") + "/"
     cover = workspace.path(workspace.settings.show.cover) if workspace.settings.show.cover else None
     root = workspace.episodes_dir.resolve()
 
@@ -184,7 +180,7 @@ class _PodcastGatherer:
         )
 
     def url(self, *parts: str) -> str:
-        return public_url(self.show.base_url, *parts)
+        return urls.quoted(self.show.base_url, *parts)
 
     def episode_url(self, episode: Episode, name: str) -> str:
         """`{base_url}episodes/<slug>/<name>`, percent-encoded."""

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach import tokens, transcripts
+from outreach import tokens
 from outreach.errors import (
     ConcurrentUpdateError,
     MailError,
@@ -45,7 +45,10 @@ from outreach.errors import (
     ValidationError,
 )
 from outreach.models import Episode, Person, ReviewDecision, ReviewRequest, Transcript
+from outreach.podcast import transcripts
+from outreach.timeutil import clock
 from outreach.transcription import Word
+from outreach.urls import review_url
 from outreach.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -55,7 +58,6 @@ if TYPE_CHECKING:
 LOW_PROBABILITY = 0.5
 # Words a guest typed are certain.
 EDITED_PROBABILITY = 1.0
-REVIEW_PATH = "/granska/"
 # A speaker's long turn (or a whole unlabelled single-track episode) is shown as paragraphs of at
 # most this many segments, each with its own edit fields.
 PARAGRAPH_SEGMENTS = 6
@@ -78,7 +80,7 @@ def now() -> dt.datetime:
 
 
 def get_episode(session: Session, slug: str) -> Episode:
-    from outreach.episodes import get_episode as find
+    from outreach.podcast.episodes import get_episode as find
 
     return find(session, slug)
 
@@ -137,11 +139,6 @@ def is_local_url(url: str) -> bool:
     """True for links only this machine can open (localhost, 127.x, ::1)."""
     host = (urlsplit(url).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
-
-
-def review_link(workspace: Workspace, token: str) -> str:
-    base = workspace.settings.newsletter.public_url.rstrip("/")
-    return f"{base}{REVIEW_PATH}{token}"
 
 
 def open_request(
@@ -290,7 +287,7 @@ def _send_request(
         )
         session.add(request)
         session.flush()
-        link = review_link(workspace, make_review_token(key, request))
+        link = review_url(workspace, make_review_token(key, request))
         subject, text = review_mail_text(workspace, episode, person.name, link, request.expires_at)
         message = build_message(
             sender=settings.newsletter.from_address,
@@ -488,11 +485,6 @@ def _by_id(segments: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {int(s["id"]): s for s in segments}
 
 
-def _clock(seconds: float) -> str:
-    minutes, rest = divmod(max(seconds, 0.0), 60)
-    return f"{int(minutes):02d}:{rest:04.1f}"
-
-
 def describe_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> str:
     """A readable, line-based diff of two versions' segments (stored as `Transcript.diff`)."""
     lines: list[str] = []
@@ -501,7 +493,7 @@ def describe_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> st
         previous = before.get(int(segment["id"]))
         if previous is None:
             continue
-        where = f"segment {segment['id']} ({_clock(segment['start'])}–{_clock(segment['end'])})"
+        where = f"segment {segment['id']} ({clock(segment['start'], pad_minutes=True, tenths=True)}–{clock(segment['end'], pad_minutes=True, tenths=True)})"
         if previous.get("speaker") != segment.get("speaker"):
             lines.append(
                 f"{where} speaker: {previous.get('speaker') or '(none)'} → "
@@ -733,7 +725,7 @@ class ReviewPage:
 def review_audio(workspace: Workspace, episode: Episode) -> str | None:
     """The audio a guest listens to: the normalised MP3, else the multitrack mix, else the one track
     (workspace-relative, or None: separate tracks without a mix are not played)."""
-    from outreach.episodes import mix_path
+    from outreach.podcast.episodes import mix_path
 
     if episode.audio:
         return episode.audio

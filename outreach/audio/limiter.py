@@ -22,8 +22,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from outreach.errors import AudioError
-from outreach.loudness import (
+from outreach.audio.loudness import (
     SUB_BLOCK_SECONDS,
     LoudnessMeter,
     Measurement,
@@ -31,6 +30,7 @@ from outreach.loudness import (
     frame_envelope,
     integrated_lufs,
 )
+from outreach.errors import AudioError
 
 # Frames per block when streaming samples (about 1.5 s at 44.1 kHz).
 BLOCK_FRAMES = 1 << 16

@@ -25,12 +25,12 @@ from filelock import FileLock, Timeout
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach import audio
-from outreach.chapters import Chapter, load_chapters
-from outreach.covers import check_cover
+from outreach.audio import normalize as audio
 from outreach.errors import NotFoundError, OutreachError, ValidationError
 from outreach.models import Episode, Person, Track, utcnow
-from outreach.subscribers import normalize_email
+from outreach.podcast.chapters import Chapter, load_chapters
+from outreach.podcast.covers import check_cover
+from outreach.subscribers.store import normalize_email
 from outreach.workspace import Workspace
 
 MAX_SLUG = 80

@@ -1,0 +1,59 @@
+"""Every public path of the site and the absolute URLs built from them.
+
+Paths are written here once; the web routes, mails, feeds and exports all ask this module. Absolute URLs
+for the newsletter and the subscriber pages hang under `[newsletter] public_url`; those for the podcast
+(feed, media) under `[show] base_url`.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from outreach.workspace import Workspace
+
+ARCHIVE = "/nyhetsbrev/"
+SUBSCRIBE = "/prenumerera"
+SUBSCRIBE_THANKS = "/prenumerera/tack"
+CONFIRM = "/confirm/"
+UNSUBSCRIBE = "/u/"
+REVIEW = "/granska/"
+
+
+def join(base_url: str, path: str) -> str:
+    """`path` (already a URL path) under `base_url`, with exactly one slash between them."""
+    return f"{base_url.rstrip('/')}/{path.lstrip('/')}"
+
+
+def quoted(base_url: str, *parts: str) -> str:
+    """`base_url` joined with percent-encoded path parts (feed and media URLs are ASCII)."""
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    return base + "/".join(urllib.parse.quote(part, safe="") for part in parts)
+
+
+def site(workspace: Workspace, path: str) -> str:
+    """An absolute URL under `[newsletter] public_url` (links that leave the site, e.g. in mail)."""
+    return join(workspace.settings.newsletter.public_url, path)
+
+
+def archive_path(slug: str) -> str:
+    return f"{ARCHIVE}{slug}/"
+
+
+def archive_url(workspace: Workspace, slug: str) -> str:
+    return site(workspace, archive_path(slug))
+
+
+def subscribe_url(workspace: Workspace) -> str:
+    return site(workspace, SUBSCRIBE)
+
+
+def unsubscribe_url(workspace: Workspace, token: str) -> str:
+    return site(workspace, f"{UNSUBSCRIBE}{token}")
+
+
+def confirm_url(workspace: Workspace, token: str) -> str:
+    return site(workspace, f"{CONFIRM}{token}")
+
+
+def review_url(workspace: Workspace, token: str) -> str:
+    return site(workspace, f"{REVIEW}{token}")
