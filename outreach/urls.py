@@ -57,3 +57,14 @@ def confirm_url(workspace: Workspace, token: str) -> str:
 
 def review_url(workspace: Workspace, token: str) -> str:
     return site(workspace, f"{REVIEW}{token}")
+
+
+def show_page_url(workspace: Workspace) -> str:
+    """The podcast's public home page (`[show] link`, e.g. https://example.org/digitalsamtal/)."""
+    link = workspace.settings.show.link
+    return link if link.endswith("/") else link + "/"
+
+
+def episode_page_url(workspace: Workspace, slug: str) -> str:
+    """An episode's public page: `<show page>/<slug>/` (slugs are ASCII)."""
+    return f"{show_page_url(workspace)}{slug}/"

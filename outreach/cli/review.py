@@ -136,9 +136,7 @@ def review_accept(workspace: Workspace, slug: str, version: int | None) -> None:
     from outreach.review import core as review
 
     with session_scope(workspace) as session:
-        transcript = review.accept(session, slug, version)
-        episode = transcript.episode
-        written = review.write_publishable_exports(workspace, session, episode)
+        transcript = review.accept(session, workspace, slug, version)
         number = transcript.version
         conflicts = sum(row.conflicts for row in review.status(session, slug))
     click.echo(f"Accepted version {number} of {slug}.")
@@ -148,8 +146,6 @@ def review_accept(workspace: Workspace, slug: str, version: int | None) -> None:
             f"diff {slug}`.",
             err=True,
         )
-    if not written:
-        click.echo("Publishable exports were not written (no publishable version).", err=True)
 
 
 @review_group.command("revoke")

@@ -36,7 +36,7 @@ from outreach.feed.validate import (
 )
 from outreach.fsutil import atomic_write_bytes
 from outreach.models import Edition, Episode, Event, Meta, Transcript
-from outreach.podcast.transcripts import episodes_with_publishable_version, publish_exports
+from outreach.podcast.transcripts import episodes_with_publishable_version
 from outreach.sanitize import apple_html, shorten_html, xml_text
 from outreach.workspace import Workspace
 
@@ -112,12 +112,6 @@ def imported_links(session: Session) -> dict[int, dict[str, Any]]:
         if isinstance(value, dict):
             links[episode_id] = value
     return links
-
-
-def publish_transcript_exports(workspace: Workspace, session: Session, episode: Episode) -> None:
-    """Make `episodes/<slug>/<slug>.{vtt,srt,json,html,txt}` the publishable version's exports
-    before the feed reads them (or remove them when no version is publishable)."""
-    publish_exports(workspace, session, episode)
 
 
 def local_image_fetcher(workspace: Workspace) -> ImageFetcher:
@@ -288,9 +282,6 @@ class _PodcastGatherer:
         return self.episode_url(episode, path.name)
 
     def transcripts(self, episode: Episode, links: dict[str, Any]) -> tuple[feed.FeedLink, ...]:
-        if episode.id in self.with_transcripts:
-            # An episode without any transcript version keeps the files already in place.
-            publish_transcript_exports(self.workspace, self.session, episode)
         if episode.id in self.with_transcripts and episode.id not in self.publishable:
             self.report.warnings.append(
                 f"episode {episode.slug}: no accepted transcript yet, so none in the feed"

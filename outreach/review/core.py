@@ -850,15 +850,13 @@ def _segment_ids(diff: str) -> list[int]:
     )
 
 
-def accept(session: Session, slug: str, version: int | None = None) -> Transcript:
-    """Make a version (default: the latest) the publishable one."""
+def accept(
+    session: Session, workspace: Workspace, slug: str, version: int | None = None
+) -> Transcript:
+    """Make a version (default: the latest) the publishable one and publish its exports
+    (`episodes/<slug>/<slug>.{vtt,srt,json,txt,html}`, read by the feed and `outreach serve`)."""
     episode = get_episode(session, slug)
     transcript = transcripts.get_version(session, episode, version)
     transcripts.accept_version(session, transcript)
+    transcripts.publish_exports(workspace, session, episode)
     return transcript
-
-
-def write_publishable_exports(workspace: Workspace, session: Session, episode: Episode) -> bool:
-    """Copy the publishable version's exports (vtt, srt, json, txt, html) to
-    `episodes/<slug>/<slug>.*` for the feed and `outreach serve`; False if none is publishable."""
-    return bool(transcripts.publish_exports(workspace, session, episode))
