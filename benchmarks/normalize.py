@@ -32,7 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from outreach.audio.normalize import ffmpeg_exe  # noqa: E402
+from outreach.audio.decode import ffmpeg_exe  # noqa: E402
 from tests.helpers.loudness import decode, ebur128  # noqa: E402
 
 RATE = 44100

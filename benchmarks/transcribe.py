@@ -64,7 +64,7 @@ RUNS = [
 
 
 def _ffmpeg() -> str:
-    from outreach.audio.normalize import ffmpeg_exe
+    from outreach.audio.decode import ffmpeg_exe
 
     return ffmpeg_exe()
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from outreach.audio import normalize as audio
+from outreach.audio import decode
+from outreach.audio.normalize import normalize_loudness
 from outreach.errors import AudioError, ValidationError
 
 from .conftest import FIXTURES
@@ -25,15 +26,15 @@ SPEECH = FIXTURES / "audio-speech.flac"
 )
 def test_probe_refuses_bad_files(name: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        audio.probe(FIXTURES / name)
+        decode.probe(FIXTURES / name)
 
 
 def test_probe_refuses_empty_and_silent_streams(tmp_path: Path) -> None:
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
     with pytest.raises(ValidationError, match="empty"):
-        audio.probe(empty)
-    info = audio.probe(SPEECH)
+        decode.probe(empty)
+    info = decode.probe(SPEECH)
     assert (info.channels, info.sample_rate) == (1, 22050)
     assert info.duration_seconds == pytest.approx(4.99, abs=0.05)
 
@@ -48,7 +49,7 @@ def test_one_encode_lands_on_target_and_keeps_the_range(
     tmp_path: Path, path: Path, channels: int, target: float
 ) -> None:
     output = tmp_path / "out" / "episode.mp3"
-    report = audio.normalize_loudness(
+    report = normalize_loudness(
         [path],
         output,
         target_lufs=target,
@@ -74,7 +75,7 @@ def test_one_encode_lands_on_target_and_keeps_the_range(
 def test_encoder_failure_leaves_nothing_behind(tmp_path: Path) -> None:
     output = tmp_path / "out" / "episode.mp3"
     with pytest.raises(AudioError, match="MP3 encoding failed"):
-        audio.normalize_loudness(
+        normalize_loudness(
             [SPEECH],
             output,
             target_lufs=-16.0,
@@ -89,7 +90,7 @@ def test_encoder_failure_leaves_nothing_behind(tmp_path: Path) -> None:
 
 def test_an_unreachable_target_is_reported_not_retried(tmp_path: Path) -> None:
     output = tmp_path / "out" / "episode.mp3"
-    report = audio.normalize_loudness(
+    report = normalize_loudness(
         [STEREO],
         output,
         target_lufs=-3.0,
@@ -117,10 +118,10 @@ def test_loudnorm_linear_falls_back_on_speech_so_it_is_not_used(
     theirs = tmp_path / "loudnorm.wav"
     report = loudnorm_linear(source, theirs, -16.0, -1.0)
     assert report["normalization_type"] == "dynamic"
-    assert audio.probe(theirs).sample_rate == 192000
+    assert decode.probe(theirs).sample_rate == 192000
     ours = tmp_path / "ours" / "episode.mp3"
-    channels = audio.probe(source).channels
-    audio.normalize_loudness(
+    channels = decode.probe(source).channels
+    normalize_loudness(
         [source],
         ours,
         target_lufs=-16.0,
@@ -130,7 +131,7 @@ def test_loudnorm_linear_falls_back_on_speech_so_it_is_not_used(
         bitrate_kbps=128 if channels == 2 else 96,
         dual_mono=channels == 1,
     )
-    assert audio.probe(ours).sample_rate == 44100
+    assert decode.probe(ours).sample_rate == 44100
     reading = ebur128(ours, dual_mono=channels == 1)
     assert reading.integrated == pytest.approx(-16.0, abs=0.5)
     assert reading.true_peak <= -1.0

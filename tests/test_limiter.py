@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from outreach.audio import decode as audio_decode
 from outreach.audio import limiter, loudness
-from outreach.audio import normalize as audio
+from outreach.audio import programme as first_pass
 
 from .conftest import FIXTURES
 from .helpers.loudness import decode, ebur128
@@ -20,14 +21,14 @@ SPEECH = FIXTURES / "audio-speech.flac"
 
 def _programme(
     path: Path, channels: int, folder: Path
-) -> tuple[loudness.Measurement, limiter.Programme]:
-    blocks = audio.decode_blocks([path], channels, 44100)
-    return limiter.record_programme(
+) -> tuple[loudness.Measurement, first_pass.Programme]:
+    blocks = audio_decode.decode_blocks([path], channels, 44100)
+    return first_pass.record_programme(
         blocks, folder, channels, 44100, dual_mono=False, progress=None, total_seconds=0.0
     )
 
 
-def _encoded_samples(programme: limiter.Programme, plan: limiter.Plan) -> np.ndarray:
+def _encoded_samples(programme: first_pass.Programme, plan: limiter.Plan) -> np.ndarray:
     return np.concatenate(list(limiter.limited_blocks(programme, plan)))
 
 
@@ -117,7 +118,7 @@ def test_control_records_do_not_depend_on_block_size(tmp_path: Path) -> None:
         folder = tmp_path / str(size)
         folder.mkdir()
         blocks = (data[i : i + size] for i in range(0, len(data), size))
-        measured, programme = limiter.record_programme(
+        measured, programme = first_pass.record_programme(
             blocks, folder, 2, 44100, dual_mono=False, progress=None, total_seconds=0.0
         )
         records = np.fromfile(programme.controls, dtype="<f4").reshape(-1, 4)
@@ -154,7 +155,7 @@ def test_limiter_keeps_oversampled_peaks_under_the_ceiling_and_leaves_the_rest(
     loud[:, 1] = 1.2 * np.sin(2 * np.pi * 1000 / rate * t)
     signal_in = np.concatenate([quiet, loud, quiet]).astype(np.float32)
     blocks = (signal_in[start : start + 4096] for start in range(0, len(signal_in), 4096))
-    _, programme = limiter.record_programme(
+    _, programme = first_pass.record_programme(
         blocks, tmp_path, 2, rate, dual_mono=False, progress=None, total_seconds=0.0
     )
     plan = limiter.limiter_pass(programme, 0.0, -1.0, tmp_path / "gains.f32")
@@ -176,12 +177,12 @@ def test_limiter_keeps_oversampled_peaks_under_the_ceiling_and_leaves_the_rest(
 
 def test_limiter_timing_in_control_steps() -> None:
     for rate, step in [(44100, 45), (48000, 48), (22050, 21), (32000, 32)]:
-        shape = limiter.LimiterShape.for_rate(rate)
+        shape = first_pass.LimiterShape.for_rate(rate)
         assert shape.step == step
         assert round(loudness.SUB_BLOCK_SECONDS * rate) % shape.step == 0
         # The hold must reach past the smoothing, or a peak would leak through the ramp.
         assert shape.hold > shape.lookahead
-        assert shape.lookahead * shape.step >= limiter.LIMITER_LOOKAHEAD_SECONDS * rate
+        assert shape.lookahead * shape.step >= first_pass.LIMITER_LOOKAHEAD_SECONDS * rate
         assert shape.release_db == pytest.approx(
-            limiter.LIMITER_RELEASE_DB_PER_SECOND * step / rate
+            first_pass.LIMITER_RELEASE_DB_PER_SECOND * step / rate
         )

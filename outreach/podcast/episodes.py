@@ -25,11 +25,14 @@ from filelock import FileLock, Timeout
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach.audio import normalize as audio
+from outreach.audio import decode
+from outreach.audio.encode import Tags
+from outreach.audio.normalize import NormalizeReport, normalize_loudness
+from outreach.audio.programme import Progress
 from outreach.errors import NotFoundError, OutreachError, ValidationError
 from outreach.models import Episode, Person, Track, utcnow
 from outreach.podcast.chapters import Chapter, load_chapters
-from outreach.podcast.covers import check_cover
+from outreach.podcast.covers import CoverInfo, check_cover
 from outreach.subscribers.store import normalize_email
 from outreach.workspace import Workspace
 
@@ -138,6 +141,18 @@ def _safe_name(path: Path) -> str:
     return slugify(path.stem) + path.suffix.lower()
 
 
+@dataclass(frozen=True)
+class _CheckedInputs:
+    """Everything `add_episode` was given, checked before anything is written."""
+
+    slug: str
+    infos: list[decode.AudioInfo]
+    speakers: list[str | None]
+    mix: decode.AudioInfo | None
+    cover: CoverInfo | None
+    chapters: Path | None
+
+
 def add_episode(
     session: Session,
     workspace: Workspace,
@@ -161,71 +176,84 @@ def add_episode(
     title = " ".join(title.split())
     if not title:
         raise ValidationError("an episode needs a title")
+    people = [*hosts, *guests]
+    checked = _check_inputs(
+        session, workspace, sources, title, slug, people, speakers, cover, chapters, mix
+    )
+    episode = Episode(
+        guid=str(uuid.uuid4()),
+        slug=checked.slug,
+        title=title,
+        number=number,
+        season=season,
+        summary=summary.strip() if summary else None,
+        language=language,
+        status="draft",
+        published_at=published,
+    )
+    for person in people:
+        episode.people.append(
+            Person(
+                name=person.name,
+                email=person.email,
+                role=person.role,
+                consent_named=person.consent_named,
+            )
+        )
+    _store(session, workspace, episode, checked)
+    return episode
+
+
+def _checked_slug(session: Session, workspace: Workspace, slug: str | None, title: str) -> str:
+    if slug is None:
+        return unique_slug(session, workspace, slugify(title))
+    if not _SLUG_RE.fullmatch(slug) or len(slug) > MAX_SLUG:
+        raise ValidationError(
+            f"invalid slug {slug!r}: lower-case ASCII letters, digits and hyphens only"
+        )
+    if _slug_taken(session, workspace, slug):
+        raise ValidationError(f"slug {slug!r} is taken by another episode (or folder)")
+    return slug
+
+
+def _check_inputs(
+    session: Session,
+    workspace: Workspace,
+    sources: Sequence[Path],
+    title: str,
+    slug: str | None,
+    people: Sequence[PersonSpec],
+    speakers: Sequence[str],
+    cover: Path | None,
+    chapters: Path | None,
+    mix: Path | None,
+) -> _CheckedInputs:
+    """Decode every audio file in full, check cover and chapters: raise before writing anything."""
     if not sources:
         raise ValidationError("give at least one audio file")
-    if slug is not None:
-        if not _SLUG_RE.fullmatch(slug) or len(slug) > MAX_SLUG:
-            raise ValidationError(
-                f"invalid slug {slug!r}: lower-case ASCII letters, digits and hyphens only"
-            )
-        if _slug_taken(session, workspace, slug):
-            raise ValidationError(f"slug {slug!r} is taken by another episode (or folder)")
-    else:
-        slug = unique_slug(session, workspace, slugify(title))
-    infos = [audio.probe(Path(p)) for p in sources]
-    mix_info = audio.probe(Path(mix)) if mix is not None else None
+    slug = _checked_slug(session, workspace, slug, title)
+    infos = [decode.probe(Path(p)) for p in sources]
+    mix_info = decode.probe(Path(mix)) if mix is not None else None
     if mix is not None and len(sources) < 2:
         raise ValidationError("--mix is for multitrack episodes (two or more audio files)")
-    people = [*hosts, *guests]
     track_speakers = _assign_speakers(len(sources), speakers, people)
     duration = (mix_info or max(infos, key=lambda i: i.duration_seconds)).duration_seconds
     cover_info = check_cover(Path(cover)) if cover is not None else None
     if chapters is not None:
         load_chapters(Path(chapters), duration)
+    return _CheckedInputs(slug, infos, track_speakers, mix_info, cover_info, chapters)
 
+
+def _store(
+    session: Session, workspace: Workspace, episode: Episode, checked: _CheckedInputs
+) -> None:
+    """Copy the files into a hidden staging folder, then move it into place with the commit."""
+    slug = checked.slug
     final = workspace.episodes_dir / slug
     staging = workspace.episodes_dir / f".{slug}.adding-{uuid.uuid4().hex[:8]}"
     moved = False
     try:
-        (staging / "source").mkdir(parents=True)
-        episode = Episode(
-            guid=str(uuid.uuid4()),
-            slug=slug,
-            title=title,
-            number=number,
-            season=season,
-            summary=summary.strip() if summary else None,
-            language=language,
-            status="draft",
-            published_at=published,
-        )
-        for position, (info, speaker) in enumerate(
-            zip(infos, track_speakers, strict=True), start=1
-        ):
-            name = f"{position}-{_safe_name(info.path)}"
-            shutil.copyfile(info.path, staging / "source" / name)
-            episode.tracks.append(
-                Track(position=position, path=f"episodes/{slug}/source/{name}", speaker=speaker)
-            )
-        if mix_info is not None:
-            shutil.copyfile(
-                mix_info.path, staging / "source" / f"mix{mix_info.path.suffix.lower()}"
-            )
-        if cover_info is not None:
-            shutil.copyfile(cover_info.path, staging / f"cover{cover_info.suffix}")
-            episode.cover = f"episodes/{slug}/cover{cover_info.suffix}"
-        if chapters is not None:
-            shutil.copyfile(chapters, staging / "chapters.json")
-            episode.chapters = f"episodes/{slug}/chapters.json"
-        for person in people:
-            episode.people.append(
-                Person(
-                    name=person.name,
-                    email=person.email,
-                    role=person.role,
-                    consent_named=person.consent_named,
-                )
-            )
+        _stage_files(staging, episode, checked)
         session.add(episode)
         session.flush()
         staging.rename(final)
@@ -235,7 +263,29 @@ def add_episode(
         session.rollback()
         shutil.rmtree(final if moved else staging, ignore_errors=True)
         raise
-    return episode
+
+
+def _stage_files(staging: Path, episode: Episode, checked: _CheckedInputs) -> None:
+    """Copy sources (one Track each), the mix, cover and chapters into `staging`."""
+    slug = checked.slug
+    (staging / "source").mkdir(parents=True)
+    for position, (info, speaker) in enumerate(
+        zip(checked.infos, checked.speakers, strict=True), start=1
+    ):
+        name = f"{position}-{_safe_name(info.path)}"
+        shutil.copyfile(info.path, staging / "source" / name)
+        episode.tracks.append(
+            Track(position=position, path=f"episodes/{slug}/source/{name}", speaker=speaker)
+        )
+    if checked.mix is not None:
+        suffix = checked.mix.path.suffix.lower()
+        shutil.copyfile(checked.mix.path, staging / "source" / f"mix{suffix}")
+    if checked.cover is not None:
+        shutil.copyfile(checked.cover.path, staging / f"cover{checked.cover.suffix}")
+        episode.cover = f"episodes/{slug}/cover{checked.cover.suffix}"
+    if checked.chapters is not None:
+        shutil.copyfile(checked.chapters, staging / "chapters.json")
+        episode.chapters = f"episodes/{slug}/chapters.json"
 
 
 def get_episode(session: Session, slug: str) -> Episode:
@@ -272,13 +322,13 @@ def normalisation_sources(workspace: Workspace, episode: Episode) -> list[Path]:
     return paths
 
 
-def _tags(workspace: Workspace, episode: Episode, chapters: list[Chapter]) -> audio.Tags:
+def _tags(workspace: Workspace, episode: Episode, chapters: list[Chapter]) -> Tags:
     show = workspace.settings.show
     cover: Path | None = workspace.path(episode.cover) if episode.cover else None
     if cover is None and show.cover and workspace.path(show.cover).is_file():
         cover = workspace.path(show.cover)
     when = episode.published_at or utcnow()
-    return audio.Tags(
+    return Tags(
         title=episode.title,
         show=show.title,
         author=show.author,
@@ -296,13 +346,13 @@ def normalize_episode(
     session: Session,
     workspace: Workspace,
     slug: str,
-    progress: audio.Progress | None = None,
-) -> audio.NormalizeReport:
+    progress: Progress | None = None,
+) -> NormalizeReport:
     """Loudness-normalise to the [audio] targets, encode `<slug>.mp3` with tags, store the figures."""
     episode = get_episode(session, slug)
     settings = workspace.settings.audio
     sources = normalisation_sources(workspace, episode)
-    headers = [audio.probe_header(p) for p in sources]
+    headers = [decode.probe_header(p) for p in sources]
     channels = 1 if all(h.channels == 1 for h in headers) else 2
     if channels == 1 and not settings.mono_as_dual_mono:
         target, dual_mono = settings.mono_target_lufs, False
@@ -314,7 +364,7 @@ def normalize_episode(
     lock = FileLock(str(folder / ".normalize.lock"))
     try:
         with lock.acquire(timeout=0):
-            report = audio.normalize_loudness(
+            report = normalize_loudness(
                 sources,
                 output,
                 target_lufs=target,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from outreach.audio.normalize import ffmpeg_exe
+from outreach.audio.decode import ffmpeg_exe
 from outreach.errors import TranscriptionError
 
 SAMPLE_RATE = 16_000

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from outreach.audio.normalize import ffmpeg_exe
+from outreach.audio.decode import ffmpeg_exe
 from outreach.db import session_scope
 from outreach.models import Episode, Track
 from outreach.workspace import Workspace

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from outreach.audio.normalize import ffmpeg_exe
+from outreach.audio.decode import ffmpeg_exe
 
 
 @dataclass(frozen=True)
