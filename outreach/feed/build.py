@@ -2,7 +2,7 @@
 
 Gathers the published episodes, their publishable transcript exports, chapters and consenting
 guests, and the show settings; renders with `outreach.feed` (feedgen), checks the result with
-`outreach.feed_validate` and writes atomically. A feed that fails validation is never written.
+`outreach.feed.validate` and writes atomically. A feed that fails validation is never written.
 
 URL layout (the same as `outreach serve` and `export-site`, see `outreach/web/media.py`):
 `{base_url}feeds/<file>`, `{base_url}episodes/<show cover>`, `{base_url}episodes/<slug>/<file>`.
@@ -26,14 +26,14 @@ from outreach import urls
 from outreach.errors import FeedError
 from outreach.feed import ical
 from outreach.feed import render as feed
-from outreach.feed.validate import (
+from outreach.feed.spec import (
+    AUDIO_TYPES,
+    IMPORTED_LINKS_KEY,
     MAX_DESCRIPTION_BYTES,
-    ImageFetcher,
-    Problem,
-    errors_in,
+    PODCAST_GUID_KEY,
     podcast_guid_for,
-    validate_feed,
 )
+from outreach.feed.validate import ImageFetcher, Problem, errors_in, validate_feed
 from outreach.fsutil import atomic_write_bytes
 from outreach.models import Edition, Episode, Event, Meta, Transcript
 from outreach.podcast.transcripts import episodes_with_publishable_version
@@ -43,9 +43,6 @@ from outreach.workspace import Workspace
 PODCAST_FEED = "podcast.xml"
 NEWSLETTER_FEED = "nyhetsbrev.xml"
 EVENTS_FEED = "evenemang.ics"
-PODCAST_GUID_KEY = "podcast_guid"
-# Links an imported episode keeps pointing at (its old transcripts and chapters), as JSON.
-IMPORTED_LINKS_KEY = "episode-links:{id}"
 # Published transcript exports, in the order the feed lists them (VTT first): suffix, type, timed.
 TRANSCRIPT_FORMATS = (
     (".vtt", "text/vtt", True),
@@ -55,12 +52,6 @@ TRANSCRIPT_FORMATS = (
     (".txt", "text/plain", False),
 )
 CHAPTERS_TYPE = "application/json+chapters"
-AUDIO_TYPES = {
-    ".mp3": "audio/mpeg",
-    ".m4a": "audio/x-m4a",
-    ".mp4": "audio/mp4",
-    ".aac": "audio/aac",
-}
 NEVER = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TAG_AUTHORITY = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
