@@ -163,9 +163,10 @@ def prebuilt(workspace: Any) -> list[tuple[str, str, bytes]]:
     from sqlalchemy import select
 
     from outreach.db import session_scope
-    from outreach.mail.ledger import Addressee, MessageFactory
+    from outreach.mail.edition_mail import MessageFactory
+    from outreach.mail.ledger import Addressee
     from outreach.models import Subscriber
-    from outreach.newsletter.compose import load_edition
+    from outreach.newsletter.edition import load_edition
 
     with session_scope(workspace) as session:
         edition = load_edition(session, workspace, SLUG)
@@ -195,7 +196,7 @@ def bare_loop(port: int, messages: list[tuple[str, str, bytes]], connections: in
 
 
 def ledger_child(root: Path) -> None:
-    from outreach.mail.ledger import send_edition
+    from outreach.mail.send import send_edition
     from outreach.workspace import open_workspace
 
     workspace = open_workspace(root)

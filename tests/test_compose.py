@@ -12,7 +12,8 @@ from sqlalchemy import select
 from outreach.db import session_scope
 from outreach.errors import ComposeError
 from outreach.models import Edition
-from outreach.newsletter import compose, content
+from outreach.newsletter import compose, content, personalize, render
+from outreach.newsletter import select as selection
 from outreach.timeutil import zone
 from outreach.workspace import Workspace
 
@@ -23,22 +24,22 @@ TZ = ZoneInfo("Europe/Stockholm")
 
 
 def test_swedish_and_english_dates() -> None:
-    assert compose.format_day(dt.date(2023, 5, 11)) == "11 maj 2023"
-    assert compose.format_day(dt.date(2023, 9, 12)) == "12 september 2023"
-    assert compose.format_day(dt.date(2023, 5, 11), "en") == "11 May 2023"
+    assert render.format_day(dt.date(2023, 5, 11)) == "11 maj 2023"
+    assert render.format_day(dt.date(2023, 9, 12)) == "12 september 2023"
+    assert render.format_day(dt.date(2023, 5, 11), "en") == "11 May 2023"
     start = dt.datetime(2023, 5, 4, 10, 0, tzinfo=TZ)
-    assert compose.format_when(start, start.replace(hour=12), TZ) == "4 maj 2023, kl. 10–12"
+    assert render.format_when(start, start.replace(hour=12), TZ) == "4 maj 2023, kl. 10–12"
     assert (
-        compose.format_when(start.replace(hour=9, minute=30), start.replace(hour=16), TZ)
+        render.format_when(start.replace(hour=9, minute=30), start.replace(hour=16), TZ)
         == "4 maj 2023, kl. 9.30–16"
     )
     utc = start.astimezone(dt.UTC)  # stored in UTC, shown in Stockholm time
-    assert compose.format_when(utc, None, TZ) == "4 maj 2023, kl. 10"
+    assert render.format_when(utc, None, TZ) == "4 maj 2023, kl. 10"
     assert (
-        compose.format_when(start, start + dt.timedelta(days=1), TZ)
+        render.format_when(start, start + dt.timedelta(days=1), TZ)
         == "4 maj 2023, kl. 10 – 5 maj 2023, kl. 10"
     )
-    assert compose.format_when(start, start.replace(hour=12), TZ, "en") == "4 May 2023, 10:00–12:00"
+    assert render.format_when(start, start.replace(hour=12), TZ, "en") == "4 May 2023, 10:00–12:00"
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_selection_for_the_edition_date(sample: Workspace) -> None:
             {"title": "I går", "starts": "2023-04-25 10:00", "location": "Umeå"},
             tz,
         )
-        selected = compose.select_content(session, sample, SLUG, dt.date(2023, 4, 26))
+        selected = selection.select_content(session, sample, SLUG, dt.date(2023, 4, 26))
     # Open or opening within 30 days, sorted by the last day to apply; rolling calls last.
     assert [c.title for c in selected.calls] == [
         "Uppskalning av AI-lösningar hos kommuner och civilsamhälle",
@@ -93,7 +94,7 @@ def test_selection_for_the_edition_date(sample: Workspace) -> None:
             Edition(slug="2023-02-01", edition_date=dt.date(2023, 2, 1), subject="x", status="sent")
         )
     with session_scope(sample) as session:
-        later = compose.select_content(session, sample, SLUG, dt.date(2023, 4, 26))
+        later = selection.select_content(session, sample, SLUG, dt.date(2023, 4, 26))
     assert later.previous_date == dt.date(2023, 2, 1)
     assert [r.day for r in later.recordings] == [dt.date(2023, 3, 29)]
 
@@ -161,14 +162,14 @@ def test_outputs_text_archive_and_placeholders(sample: Workspace, run: Runner) -
 
 
 def test_personalize_escapes_html() -> None:
-    recipient = compose.Recipient('Eva <b>"&', "eva@example.se", "https://x/u/a?b=1&c=2")
+    recipient = personalize.Recipient('Eva <b>"&', "eva@example.se", "https://x/u/a?b=1&c=2")
     template = '<p>@@greeting@@ @@name@@</p><a href="@@unsubscribe_url@@">x</a>'
-    filled = compose.personalize(template, recipient, "sv", is_html=True)
+    filled = personalize.personalize(template, recipient, "sv", is_html=True)
     assert filled == (
         '<p>Hej Eva! Eva &lt;b&gt;&quot;&amp;</p><a href="https://x/u/a?b=1&amp;c=2">x</a>'
     )
-    nameless = compose.Recipient(None, "a@example.se", "https://x/u/a")
-    assert compose.personalize("@@greeting@@", nameless, "en", is_html=False) == "Hello,"
+    nameless = personalize.Recipient(None, "a@example.se", "https://x/u/a")
+    assert personalize.personalize("@@greeting@@", nameless, "en", is_html=False) == "Hello,"
 
 
 def test_refuses_html_gmail_would_clip(
@@ -181,7 +182,7 @@ def test_refuses_html_gmail_would_clip(
 
 
 def _override(workspace: Workspace, name: str, transform: object) -> None:
-    source = (compose.PACKAGE_TEMPLATES / name).read_text(encoding="utf-8")
+    source = (render.PACKAGE_TEMPLATES / name).read_text(encoding="utf-8")
     (workspace.templates_dir / name).write_text(transform(source), encoding="utf-8")  # type: ignore[operator]
 
 
@@ -227,10 +228,10 @@ def test_sent_edition_is_frozen(sample: Workspace, run: Runner) -> None:
 
 
 def test_markdown_text_part() -> None:
-    tokens = compose._markdown.parse(
+    tokens = render._markdown.parse(
         "Se [webbinariet](https://example.org/w) i dag.\n\n- ett\n- två\n\n**Fet** text."
     )
-    assert compose.markdown_to_text(tokens) == (
+    assert render.markdown_to_text(tokens) == (
         "Se webbinariet (https://example.org/w) i dag.\n\n- ett\n\n- två\n\nFet text."
     )
 

@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from outreach.db import session_scope
 from outreach.errors import MailError
-from outreach.mail import ledger
+from outreach.mail import send
+from outreach.mail.lock import send_lock
 from outreach.mail.transport import open_transport
 from outreach.models import Delivery, Edition, Subscriber
 from outreach.subscribers.store import add_subscriber, is_suppressed, remove_subscriber
@@ -93,7 +94,7 @@ def test_reply_codes_retries_and_suppression(
     handler.script("person3@example.se", "drop-rcpt")  # connection dropped: reconnect, accepted
     handler.always["person4@example.se"] = "451"  # keeps failing: retried max_attempts times
     handler.script("person5@example.se", "drop-data")  # delivered, but the client can't know
-    report = ledger.send_edition(workspace, SLUG)
+    report = send.send_edition(workspace, SLUG)
 
     got = Counter(handler.recipients())
     result = states(workspace)
@@ -122,10 +123,10 @@ def test_reply_codes_retries_and_suppression(
         assert edition is not None and edition.status == "sent" and edition.sent_at is not None
 
     # A finished edition sends nothing; uncertain ones only on request (and keep their Message-ID).
-    again = ledger.send_edition(workspace, SLUG)
+    again = send.send_edition(workspace, SLUG)
     assert again.attempted == 0 and again.already_sent
     first_id = next(r.message["Message-ID"] for r in handler.log if "person5" in r.rcpt_to[0])
-    resent = ledger.send_edition(workspace, SLUG, ledger.SendOptions(resend_uncertain=True))
+    resent = send.send_edition(workspace, SLUG, send.SendOptions(resend_uncertain=True))
     assert resent.sent_now == 1
     assert states(workspace)["person5@example.se"] == "sent"
     copies = [r.message["Message-ID"] for r in handler.log if "person5" in r.rcpt_to[0]]
@@ -160,7 +161,7 @@ def test_recheck_before_each_message_skips_unsubscribed(
         transport.send_bytes = send_bytes  # type: ignore[method-assign]
         return transport
 
-    report = ledger.send_edition(workspace, SLUG, transport_factory=factory)  # type: ignore[arg-type]
+    report = send.send_edition(workspace, SLUG, transport_factory=factory)  # type: ignore[arg-type]
     assert states(workspace)["person3@example.se"] == "skipped"
     assert "person3@example.se" not in handler.recipients()
     assert report.counts["skipped"] == 1 and report.counts["sent"] == 3 and report.counts.balanced
@@ -171,15 +172,15 @@ def test_segments_fixed_at_start(
 ) -> None:
     handler, controller = sink
     workspace = make_workspace(tmp_path / "ws", controller.url, monkeypatch, count=6)
-    report = ledger.send_edition(workspace, SLUG, ledger.SendOptions(segments=["kommuner"]))
+    report = send.send_edition(workspace, SLUG, send.SendOptions(segments=["kommuner"]))
     assert sorted(handler.recipients()) == [f"person{i}@example.se" for i in (0, 2, 4)]
     assert report.counts.recipients == 3
     # Someone confirming later does not join an edition already sent.
     with session_scope(workspace) as session:
         add_subscriber(session, "late@example.se", segment="kommun", confirmed=True)
-    assert ledger.send_edition(workspace, SLUG).attempted == 0
+    assert send.send_edition(workspace, SLUG).attempted == 0
     with pytest.raises(Exception, match="started for segments kommun"):
-        ledger.send_edition(workspace, SLUG, ledger.SendOptions(segments=["annat"]))
+        send.send_edition(workspace, SLUG, send.SendOptions(segments=["annat"]))
 
 
 def test_consecutive_failures_pause_then_resume(
@@ -197,14 +198,14 @@ def test_consecutive_failures_pause_then_resume(
     )
     for i in range(10):
         handler.always[f"person{i}@example.se"] = "451"  # the relay is down for everyone
-    report = ledger.send_edition(workspace, SLUG)
+    report = send.send_edition(workspace, SLUG)
     assert report.paused and "3 consecutive failures" in report.paused
     assert report.counts["failed_transient"] == 3 and report.counts["queued"] == 7
     assert report.counts.balanced
     with session_scope(workspace) as session:
         assert session.scalar(select(Edition.status).where(Edition.slug == SLUG)) == "paused"
     handler.always.clear()  # the relay is back
-    resumed = ledger.send_edition(workspace, SLUG)
+    resumed = send.send_edition(workspace, SLUG)
     assert resumed.paused is None and resumed.counts["sent"] == 10
     assert Counter(handler.recipients()) == Counter(f"person{i}@example.se" for i in range(10))
 
@@ -215,9 +216,9 @@ def test_second_send_is_refused_while_one_runs(
     _, controller = sink
     workspace = make_workspace(tmp_path / "ws", controller.url, monkeypatch, count=1)
     refused = pytest.raises(MailError, match="another 'newsletter send' is running.*other-edition")
-    with ledger.send_lock(workspace, "other-edition"), refused:
-        ledger.send_edition(workspace, SLUG)
-    assert ledger.send_edition(workspace, SLUG).sent_now == 1
+    with send_lock(workspace, "other-edition"), refused:
+        send.send_edition(workspace, SLUG)
+    assert send.send_edition(workspace, SLUG).sent_now == 1
 
 
 def _send_process(root: Path, url: str, *extra: str) -> subprocess.Popen[bytes]:
@@ -291,7 +292,7 @@ def test_rate_limit_across_the_pool(
         tmp_path / "ws", controller.url, monkeypatch, count=10, rate_per_second="40"
     )
     started = time.monotonic()
-    report = ledger.send_edition(workspace, SLUG)
+    report = send.send_edition(workspace, SLUG)
     assert report.counts["sent"] == 10
     assert time.monotonic() - started >= 9 / 40 * 0.95  # 10 messages, 40 per second at most
 
@@ -332,7 +333,7 @@ def test_internationalised_addresses(
     with session_scope(workspace) as session:
         add_subscriber(session, "asa@exempel-ö.se", name="Åsa Öberg", confirmed=True)
         add_subscriber(session, "lång@exempel.se", confirmed=True)
-    report = ledger.send_edition(workspace, SLUG)
+    report = send.send_edition(workspace, SLUG)
     assert sorted(handler.recipients()) == ["asa@xn--exempel--u4a.se", "person0@example.se"]
     result = states(workspace)
     assert result["lång@exempel.se"] == "failed_permanent"  # SMTPUTF8 is not supported

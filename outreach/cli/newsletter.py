@@ -12,8 +12,10 @@ import click
 from outreach.cli import pass_workspace
 from outreach.db import session_scope
 from outreach.errors import MailError
-from outreach.mail import ledger
-from outreach.newsletter import compose
+from outreach.mail import ledger, send
+from outreach.newsletter import compose, render
+from outreach.newsletter import edition as editions
+from outreach.newsletter.personalize import LANGUAGES
 from outreach.workspace import Workspace
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -37,7 +39,7 @@ def _compose(workspace: Workspace, edition: str | None, date: Any, subject: str 
         return compose.compose_edition(session, workspace, edition, day, subject=subject)
 
 
-def _summary(workspace: Workspace, composed: compose.ComposedEdition) -> None:
+def _summary(workspace: Workspace, composed: render.ComposedEdition) -> None:
     counts = composed.content.counts()
     since = composed.content.previous_date
     click.echo(f"Edition {composed.slug} ({composed.edition_date}): {composed.subject}")
@@ -95,13 +97,13 @@ def newsletter_preview(
     Example:
         outreach newsletter preview 2023-04-26 --open
     """
-    slug = edition or (date.date() if date else compose.today(workspace)).isoformat()
+    slug = edition or (date.date() if date else editions.today(workspace)).isoformat()
     with session_scope(workspace) as session:
-        frozen = compose.is_frozen(session, slug)
+        frozen = editions.is_frozen(session, slug)
     if not frozen:
         composed = _compose(workspace, edition, date, None)
         _summary(workspace, composed)
-    paths = compose.write_previews(workspace, slug)
+    paths = editions.write_previews(workspace, slug)
     for path in paths:
         click.echo(workspace.shown(path))
     if open_browser:
@@ -113,7 +115,7 @@ def newsletter_preview(
 @click.option(
     "--to", "addresses", multiple=True, required=True, help="Recipient (at most 5; repeatable)."
 )
-@click.option("--language", type=click.Choice(compose.LANGUAGES), default="sv", show_default=True)
+@click.option("--language", type=click.Choice(LANGUAGES), default="sv", show_default=True)
 @pass_workspace
 def newsletter_test(
     workspace: Workspace, edition: str, addresses: tuple[str, ...], language: str
@@ -126,7 +128,7 @@ def newsletter_test(
     Example:
         outreach newsletter test 2023-04-26 --to anna@example.se --to erik@example.org
     """
-    results = ledger.send_test(workspace, edition, list(addresses), language)
+    results = send.send_test(workspace, edition, list(addresses), language)
     failed = [(a, r) for a, r in results if not r.ok]
     for address, result in results:
         state = "sent" if result.ok else f"NOT sent ({result.code} {result.detail})"
@@ -180,7 +182,7 @@ def newsletter_send(
         outreach newsletter send 2023-04-26
         outreach newsletter send 2023-04-26 --segment kommun
     """
-    options = ledger.SendOptions(segments, resend_uncertain, retry_failed)
+    options = send.SendOptions(segments, resend_uncertain, retry_failed)
     bar: Any = None
     state = {"shown": 0}
 
@@ -199,7 +201,7 @@ def newsletter_send(
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        report = ledger.send_edition(workspace, edition, options, progress=progress)
+        report = send.send_edition(workspace, edition, options, progress=progress)
     finally:
         signal.signal(signal.SIGTERM, previous)
         if bar is not None:
@@ -258,7 +260,7 @@ def newsletter_templates(workspace: Workspace, force: bool) -> None:
     Example:
         outreach newsletter templates
     """
-    copied = compose.copy_default_templates(workspace, overwrite=force)
+    copied = render.copy_default_templates(workspace, overwrite=force)
     for path in copied:
         click.echo(f"Copied {workspace.shown(path)}")
     if not copied:

@@ -1,0 +1,286 @@
+"""Send an edition: a pool of worker threads, each with its own SMTP connection, over the ledger.
+
+`send_edition` takes the send lock, lets the ledger fix and recover the rows (`prepare_send`),
+runs the workers (`_SendRun`), and records how the edition ended. Each worker takes jobs from the
+`Dispatcher` (rate limit, retries, pause), claims the row in the ledger, builds the recipient's
+message and hands it to its transport, then records the outcome. `send_test` mails an edition to
+a few addresses with sample data and never touches the ledger.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from outreach.db import session_scope
+from outreach.errors import ConfigError, MailError, OutreachError, ValidationError
+from outreach.mail.dispatch import Dispatcher, Job
+from outreach.mail.edition_mail import MessageFactory
+from outreach.mail.ledger import (
+    Addressee,
+    DeliveryLedger,
+    LedgerCounts,
+    PreparedSend,
+    SendOptions,
+    finish_send,
+    prepare_send,
+)
+from outreach.mail.lock import send_lock
+from outreach.mail.message import ascii_address
+from outreach.mail.transport import SendResult, Transport, open_transport
+from outreach.newsletter.edition import load_edition
+from outreach.newsletter.personalize import SAMPLE_RECIPIENT
+from outreach.secrets import secret_key
+from outreach.subscribers import store as subs
+from outreach.urls import unsubscribe_url
+from outreach.workspace import Workspace
+
+__all__ = ["SendOptions", "SendReport", "send_edition", "send_test"]
+
+
+@dataclass
+class SendReport:
+    slug: str
+    counts: LedgerCounts
+    attempted: int = 0
+    sent_now: int = 0
+    recovered_uncertain: int = 0
+    paused: str | None = None
+    interrupted: bool = False
+    already_sent: bool = False
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.sent_now / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def send_edition(
+    workspace: Workspace,
+    slug: str,
+    options: SendOptions | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    transport_factory: Callable[[], Transport] | None = None,
+) -> SendReport:
+    """Send (or resume) an edition to its recipients through a pool of transports.
+
+    `progress(done, total)` is called from the calling thread about five times a second.
+    """
+    options = options or SendOptions()
+    if workspace.settings.mail.concurrency < 1:
+        raise ConfigError("[mail] concurrency must be at least 1")
+    key = secret_key(workspace.root)  # unsubscribe links: refuse before anything is queued
+    factory = transport_factory or (lambda: open_transport(workspace))
+    with send_lock(workspace, slug):
+        prepared = prepare_send(workspace, slug, options)
+        report = SendReport(
+            slug,
+            prepared.counts,
+            recovered_uncertain=prepared.recovered_uncertain,
+            already_sent=prepared.already_sent,
+        )
+        started = time.monotonic()
+        if prepared.jobs:
+            _SendRun(workspace, prepared, key, factory, report).run(progress)
+        report.elapsed = time.monotonic() - started
+        report.counts = finish_send(
+            workspace,
+            prepared.edition.edition_id,
+            paused=bool(report.paused),
+            interrupted=report.interrupted,
+        )
+    return report
+
+
+class _SendRun:
+    """One run of the workers over the jobs a `prepare_send` found; fills in the report."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        prepared: PreparedSend,
+        key: str,
+        factory: Callable[[], Transport],
+        report: SendReport,
+    ) -> None:
+        settings = workspace.settings.mail
+        self.settings = settings
+        self.jobs = prepared.jobs
+        self.eligible = prepared.eligible
+        # Retries are claimed again from `failed_transient`; the first claim may also be from queued.
+        self.retry_eligible = tuple(sorted({*prepared.eligible, "failed_transient"}))
+        self.factory = factory
+        self.report = report
+        self.dispatcher = Dispatcher(
+            prepared.jobs, settings.rate_per_second, max(1, settings.max_consecutive_failures)
+        )
+        edition = prepared.edition
+        self.ledger = DeliveryLedger(workspace, edition.edition_id, edition.slug)
+        self.messages = MessageFactory(workspace, edition, key)
+        self.max_attempts = max(1, settings.max_attempts)
+        self.errors: list[BaseException] = []
+        self._counter_lock = threading.Lock()
+        # The main thread waits on this latch, never on Thread.join: a KeyboardInterrupt (Ctrl-C,
+        # or SIGTERM from the CLI) raised inside join() makes CPython 3.11 mark a still-running
+        # thread as stopped, and the process would then exit with a message in flight, its row
+        # left `sending`.
+        self._workers_left = 0
+        self._workers_lock = threading.Lock()
+        self._all_done = threading.Event()
+
+    def run(self, progress: Callable[[int, int], None] | None) -> None:
+        """Start the workers, report progress, stop cleanly on Ctrl-C; raise what stopped them."""
+        threads = [
+            threading.Thread(target=self._worker, name=f"send-{i}", daemon=True)
+            for i in range(min(self.settings.concurrency, len(self.jobs)))
+        ]
+        self._workers_left = len(threads)
+        total = len(self.jobs)
+        try:
+            for thread in threads:
+                thread.start()
+            while not self._all_done.wait(timeout=0.2):
+                if progress:
+                    progress(self.dispatcher.finished, total)
+        except KeyboardInterrupt:
+            self._interrupt(threads)
+        finally:
+            self.ledger.close()
+        if progress:
+            progress(self.dispatcher.finished, total)
+        self.report.paused = self.dispatcher.paused
+        if self.errors:
+            first = self.errors[0]
+            if isinstance(first, OutreachError):
+                raise first
+            raise MailError(f"sending stopped: {first}") from first
+
+    def _interrupt(self, threads: Sequence[threading.Thread]) -> None:
+        """Let in-flight messages finish and be recorded; nothing new starts."""
+        self.dispatcher.stop()
+        self.report.interrupted = True
+        started = [thread for thread in threads if thread.ident is not None]
+        self._worker_finished(len(threads) - len(started))
+        self._all_done.wait()
+
+    def _worker_finished(self, count: int = 1) -> None:
+        with self._workers_lock:
+            self._workers_left -= count
+            if self._workers_left <= 0:
+                self._all_done.set()
+
+    def _worker(self) -> None:
+        try:
+            with self.factory() as transport:
+                while (job := self.dispatcher.next_job()) is not None:
+                    self._deliver(job, transport)
+        except BaseException as exc:  # a MailError the user must fix (login, TLS): stop all
+            self.errors.append(exc)
+            self.dispatcher.stop()
+        finally:
+            self._worker_finished()
+
+    def _deliver(self, job: Job, transport: Transport) -> None:
+        """Claim, build, send and record one job."""
+        try:
+            verdict, addressee = self.ledger.claim(
+                job, self.retry_eligible if job.tries else self.eligible
+            )
+        except BaseException:
+            self.dispatcher.done(job, "skipped", "", None)
+            raise
+        if verdict != "send":
+            self.dispatcher.done(job, "skipped", "", None)
+            return
+        assert addressee is not None
+        job.tries += 1
+        result = self._transmit(job, addressee, transport)
+        retry_at = self._retry_at(job, result)
+        self.ledger.record(job, result, retry=retry_at is not None)
+        if result.outcome == "permanent" and result.recipient_refused:
+            self.ledger.bounce(addressee, result)
+        with self._counter_lock:
+            self.report.attempted += 1
+            if result.ok:
+                self.report.sent_now += 1
+        self.dispatcher.done(
+            job,
+            "sent" if result.ok else "failed",
+            f"{result.code or ''} {result.detail}".strip(),
+            retry_at,
+        )
+
+    def _transmit(self, job: Job, addressee: Addressee, transport: Transport) -> SendResult:
+        try:
+            data = self.messages.build(addressee)
+        except (MailError, ValidationError) as exc:
+            return SendResult("permanent", None, f"cannot build the message: {exc}")
+        try:
+            return transport.send_bytes(
+                self.messages.sender.addr_spec,
+                [ascii_address(addressee.email)],
+                data,
+                self.messages.message_id(addressee),
+            )
+        except OutreachError:
+            # Login, TLS or outbox problem, raised before any message data left: nothing was
+            # sent, so the row goes back to the queue for the next run.
+            self.ledger.release(job)
+            self.dispatcher.done(job, "failed", "transport error", None)
+            raise
+        except BaseException:
+            self.dispatcher.done(job, "failed", "transport error", None)
+            raise  # the row stays `sending`, so the next run reports it as uncertain
+
+    def _retry_at(self, job: Job, result: SendResult) -> float | None:
+        """When to try a temporary failure again (exponential backoff with jitter), or None."""
+        if result.outcome != "transient" or result.uncertain or job.tries >= self.max_attempts:
+            return None
+        backoff = self.settings.retry_backoff_seconds * 2.0 ** (job.tries - 1)
+        return time.monotonic() + backoff * random.uniform(0.8, 1.2)
+
+
+# -- test sends ----------------------------------------------------------------------------------
+
+MAX_TEST_RECIPIENTS = 5
+
+
+def send_test(
+    workspace: Workspace, slug: str, addresses: Sequence[str], language: str | None = None
+) -> list[tuple[str, SendResult]]:
+    """Send the edition to up to five addresses with '[TEST]' in the subject and sample data.
+
+    The ledger is never touched; the unsubscribe link is a sample that unsubscribes nobody.
+    """
+    if not addresses:
+        raise ValidationError("give at least one address with --to")
+    if len(addresses) > MAX_TEST_RECIPIENTS:
+        raise ValidationError(f"a test goes to at most {MAX_TEST_RECIPIENTS} addresses")
+    normalized = [subs.normalize_email(a) for a in addresses]
+    with session_scope(workspace) as session:
+        edition = load_edition(session, workspace, slug)
+    factory = MessageFactory(workspace, edition, None, subject_prefix="[TEST] ")
+    sample_link = unsubscribe_url(workspace, "TEST-exempel")
+    results = []
+    with open_transport(workspace) as transport:
+        for address in normalized:
+            message_id = f"<test.{uuid.uuid4().hex}@{factory.sender.domain}>"
+            data = factory.build(
+                Addressee(0, address, SAMPLE_RECIPIENT["name"], language or "sv"),
+                unsubscribe=sample_link,
+                message_id=message_id,
+            )
+            results.append(
+                (
+                    address,
+                    transport.send_bytes(
+                        factory.sender.addr_spec, [ascii_address(address)], data, message_id
+                    ),
+                )
+            )
+    return results
