@@ -10,6 +10,7 @@ import click
 from outreach.cli import echo_table, pass_workspace
 from outreach.db import session_scope
 from outreach.fsutil import atomic_write_text
+from outreach.subscribers import csv_import, export
 from outreach.subscribers import store as subscribers
 from outreach.workspace import Workspace
 
@@ -85,7 +86,7 @@ def subscriber_import(
         outreach subscriber import export-från-excel.csv --confirmed --source "anmälan 2023"
     """
     with session_scope(workspace) as session:
-        report = subscribers.import_subscribers(
+        report = csv_import.import_subscribers(
             session, csv_file, confirmed=confirmed, source=source
         )
     for warning in report.warnings:
@@ -147,9 +148,7 @@ def subscriber_show(workspace: Workspace, subscriber: str) -> None:
         outreach subscriber show anna@example.se
     """
     with session_scope(workspace) as session:
-        record = subscribers.subscriber_record(
-            session, subscribers.find_subscriber(session, subscriber)
-        )
+        record = export.subscriber_record(session, subscribers.find_subscriber(session, subscriber))
     for key in (
         "id",
         "email",
@@ -195,7 +194,7 @@ def subscriber_export(workspace: Workspace, subscriber: str | None, output: Path
         outreach subscriber export anna@example.se -o anna.json
     """
     with session_scope(workspace) as session:
-        text = subscribers.export_subscribers(session, subscriber)
+        text = export.export_subscribers(session, subscriber)
     if output:
         atomic_write_text(output, text)
         click.echo(f"Wrote {output}")

@@ -1,20 +1,16 @@
-"""Subscribers and their consent: add, import, list, export, unsubscribe, erase (GDPR).
+"""Subscribers and their consent: add, sign up, confirm, unsubscribe, erase (GDPR), list.
 
 Every consent change appends a `consent_events` row. Erased or hard-bounced addresses are kept only
-as a SHA-256 hash in `suppressions`, so they are never mailed again.
+as a SHA-256 hash in `suppressions`, so they are never mailed again. CSV import lives in
+`csv_import`, the GDPR export in `export`.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import hmac
-import io
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -23,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from outreach import tokens
 from outreach.errors import NotFoundError, TokenError, ValidationError
-from outreach.models import ConsentEvent, Delivery, Subscriber, Suppression, utcnow
+from outreach.models import ConsentEvent, Subscriber, Suppression, utcnow
 
 STATUSES = ("pending", "confirmed", "unsubscribed", "bounced", "erased")
 SEGMENTS = ("kommun", "civilsamhälle", "annat")
@@ -39,24 +35,6 @@ _SEGMENT_ALIASES = {
     "civil-society": "civilsamhälle",
     "annat": "annat",
     "other": "annat",
-}
-_HEADER_ALIASES = {
-    "email": "email",
-    "e-post": "email",
-    "epost": "email",
-    "e-mail": "email",
-    "e-postadress": "email",
-    "mail": "email",
-    "namn": "name",
-    "name": "name",
-    "organisation": "organisation",
-    "organization": "organisation",
-    "org": "organisation",
-    "segment": "segment",
-    "språk": "language",
-    "sprak": "language",
-    "language": "language",
-    "lang": "language",
 }
 
 
@@ -94,7 +72,7 @@ def normalize_language(value: str | None) -> str:
     return language
 
 
-def _clean(value: str | None) -> str | None:
+def clean_text(value: str | None) -> str | None:
     if value is None:
         return None
     value = " ".join(value.split())
@@ -168,8 +146,8 @@ def add_subscriber(
         raise ValidationError(f"{normalized} is already a subscriber")
     subscriber = Subscriber(
         email=normalized,
-        name=_clean(name),
-        organisation=_clean(organisation),
+        name=clean_text(name),
+        organisation=clean_text(organisation),
         segment=normalize_segment(segment),
         language=normalize_language(language),
         status="confirmed" if confirmed else "pending",
@@ -230,178 +208,9 @@ def list_subscribers(
     return session.scalars(query).all()
 
 
-def subscriber_record(session: Session, subscriber: Subscriber) -> dict[str, Any]:
-    """Everything stored about one subscriber (GDPR access request)."""
-    deliveries = session.scalars(
-        select(Delivery).where(Delivery.subscriber_id == subscriber.id).order_by(Delivery.id)
-    ).all()
-    return {
-        "id": subscriber.id,
-        "email": subscriber.email,
-        "name": subscriber.name,
-        "organisation": subscriber.organisation,
-        "segment": subscriber.segment,
-        "language": subscriber.language,
-        "status": subscriber.status,
-        "created_at": subscriber.created_at.isoformat(),
-        "updated_at": subscriber.updated_at.isoformat(),
-        "consent_events": [
-            {
-                "action": e.action,
-                "source": e.source,
-                "detail": e.detail,
-                "at": e.created_at.isoformat(),
-            }
-            for e in sorted(subscriber.consent_events, key=lambda e: e.id)
-        ],
-        "deliveries": [
-            {
-                "edition_id": d.edition_id,
-                "status": d.status,
-                "sent_at": d.sent_at.isoformat() if d.sent_at else None,
-            }
-            for d in deliveries
-        ],
-    }
-
-
-def export_subscribers(session: Session, key: str | None = None) -> str:
-    """JSON of one subscriber (by id or address) or all of them."""
-    if key:
-        records: Any = subscriber_record(session, find_subscriber(session, key))
-    else:
-        records = [subscriber_record(session, s) for s in list_subscribers(session)]
-    return json.dumps(records, ensure_ascii=False, indent=2) + "\n"
-
-
 def count_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status))
     return {status: count for status, count in rows}
-
-
-@dataclass
-class ImportReport:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: list[tuple[int, str]] = field(default_factory=list)
-    invalid: list[tuple[int, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-
-def _read_csv_text(path: Path) -> tuple[str, list[str]]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot read: {exc.strerror}") from None
-    if not data.strip():
-        raise ValidationError(f"{path}: the file is empty")
-    try:
-        return data.decode("utf-8-sig"), []
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), [
-            f"{path}: not UTF-8; read as Windows-1252 (save as 'CSV UTF-8' to avoid this)"
-        ]
-
-
-def parse_subscriber_csv(path: Path) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
-    """Rows of a subscriber CSV as (line number, {email, name, organisation, segment, language})."""
-    text, warnings = _read_csv_text(path)
-    first_line = text.splitlines()[0] if text else ""
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error) as exc:
-        raise ValidationError(f"{path}: no header row ({exc})") from None
-    columns: dict[int, str] = {}
-    for index, raw_name in enumerate(header):
-        key = _HEADER_ALIASES.get(raw_name.strip().lower())
-        if key and key not in columns.values():
-            columns[index] = key
-        elif raw_name.strip():
-            warnings.append(f"{path}: ignoring column {raw_name.strip()!r}")
-    if "email" not in columns.values():
-        raise ValidationError(
-            f"{path}: no e-mail column (expected a header named 'e-post' or 'email'; found "
-            f"{', '.join(repr(h) for h in header)})"
-        )
-    rows: list[tuple[int, dict[str, str]]] = []
-    try:
-        for values in reader:
-            if not any(v.strip() for v in values):
-                continue
-            row = {key: values[i] for i, key in columns.items() if i < len(values)}
-            rows.append((reader.line_num, row))
-    except csv.Error as exc:
-        raise ValidationError(f"{path}: line {reader.line_num}: {exc}") from None
-    return rows, warnings
-
-
-def import_subscribers(
-    session: Session, path: Path, *, confirmed: bool = False, source: str | None = None
-) -> ImportReport:
-    """Import a CSV in one transaction. Invalid rows are reported; re-importing changes nothing.
-
-    An address that unsubscribed, bounced or was erased is never brought back by an import.
-    """
-    rows, warnings = parse_subscriber_csv(path)
-    report = ImportReport(warnings=warnings)
-    source = source or f"import:{path.name}"
-    seen: dict[str, int] = {}
-    for line, row in rows:
-        try:
-            email = normalize_email(row.get("email", ""))
-            segment = normalize_segment(row.get("segment"))
-            language = normalize_language(row.get("language"))
-        except ValidationError as exc:
-            report.invalid.append((line, str(exc)))
-            continue
-        if email in seen:
-            report.skipped.append((line, f"{email} repeats line {seen[email]}"))
-            continue
-        seen[email] = line
-        if is_suppressed(session, email):
-            report.skipped.append((line, f"{email} is suppressed (erased or bounced)"))
-            continue
-        name, organisation = _clean(row.get("name")), _clean(row.get("organisation"))
-        existing = session.scalar(select(Subscriber).where(Subscriber.email == email))
-        if existing is None:
-            subscriber = Subscriber(
-                email=email,
-                name=name,
-                organisation=organisation,
-                segment=segment,
-                language=language,
-                status="confirmed" if confirmed else "pending",
-            )
-            session.add(subscriber)
-            record_consent(
-                session, subscriber, email, "confirmed" if confirmed else "added", source
-            )
-            report.added += 1
-            continue
-        if existing.status in ("unsubscribed", "bounced"):
-            report.skipped.append((line, f"{email} has {existing.status} and is not re-added"))
-            continue
-        changed = False
-        for attribute, value in (
-            ("name", name),
-            ("organisation", organisation),
-            ("segment", segment),
-        ):
-            if value is not None and getattr(existing, attribute) != value:
-                setattr(existing, attribute, value)
-                changed = True
-        if confirmed and existing.status == "pending":
-            set_status(session, existing, "confirmed", source)
-            changed = True
-        if changed:
-            report.updated += 1
-        else:
-            report.unchanged += 1
-    session.flush()
-    return report
 
 
 def _binding(subscriber: Subscriber) -> list[Any]:
@@ -494,8 +303,8 @@ def subscribe(
     if existing is None:
         subscriber = Subscriber(
             email=normalized,
-            name=_clean(name),
-            organisation=_clean(organisation),
+            name=clean_text(name),
+            organisation=clean_text(organisation),
             segment=clean_segment,
             language=clean_language,
             status="pending",
