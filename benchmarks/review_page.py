@@ -23,7 +23,7 @@ os.environ.setdefault("OUTREACH_SECRET_KEY", "benchmark-key-0123456789-abcdefghi
 from outreach.db import session_scope  # noqa: E402
 from outreach.models import Episode, Person  # noqa: E402
 from outreach.podcast import transcripts  # noqa: E402
-from outreach.review import merge, requests  # noqa: E402
+from outreach.review import merge, report, requests  # noqa: E402
 from outreach.transcription import Segment, Word  # noqa: E402
 from outreach.web import create_app  # noqa: E402
 from outreach.workspace import init_workspace  # noqa: E402
@@ -100,8 +100,8 @@ def main() -> None:
             session.flush()
             session.refresh(episode)
             transcripts.create_version(session, episode, synthetic_segments(), author="whisper")
-        report = requests.request_reviews(workspace, os.environ["OUTREACH_SECRET_KEY"], "timme")
-        print(f"review request: {len(report.sent)} mails written to the outbox")
+        outcome = requests.request_reviews(workspace, os.environ["OUTREACH_SECRET_KEY"], "timme")
+        print(f"review request: {len(outcome.sent)} mails written to the outbox")
         outbox = sorted((workspace.root / "newsletters" / "outbox").glob("*.eml"))
         text = outbox[0].read_text().replace("=\n", "")
         token = re.search(r"/granska/(\S+)", text).group(1)  # type: ignore[union-attr]
