@@ -20,10 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OUTREACH_SECRET_KEY", "benchmark-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 
-from outreach import transcripts  # noqa: E402
 from outreach.db import session_scope  # noqa: E402
 from outreach.models import Episode, Person  # noqa: E402
-from outreach.review import core as review
+from outreach.podcast import transcripts  # noqa: E402
+from outreach.review import merge, report, requests  # noqa: E402
 from outreach.transcription import Segment, Word  # noqa: E402
 from outreach.web import create_app  # noqa: E402
 from outreach.workspace import init_workspace  # noqa: E402
@@ -100,8 +100,8 @@ def main() -> None:
             session.flush()
             session.refresh(episode)
             transcripts.create_version(session, episode, synthetic_segments(), author="whisper")
-        report = review.request_reviews(workspace, os.environ["OUTREACH_SECRET_KEY"], "timme")
-        print(f"review request: {len(report.sent)} mails written to the outbox")
+        outcome = requests.request_reviews(workspace, os.environ["OUTREACH_SECRET_KEY"], "timme")
+        print(f"review request: {len(outcome.sent)} mails written to the outbox")
         outbox = sorted((workspace.root / "newsletters" / "outbox").glob("*.eml"))
         text = outbox[0].read_text().replace("=\n", "")
         token = re.search(r"/granska/(\S+)", text).group(1)  # type: ignore[union-attr]
@@ -118,7 +118,7 @@ def main() -> None:
         timed(
             "retime_words, one edited word in every segment",
             5,
-            lambda: [review.retime_words(s, "ny " + s["text"][3:]) for s in segments],
+            lambda: [merge.retime_words(s, "ny " + s["text"][3:]) for s in segments],
         )
 
         fields = dict(re.findall(r'name="(text-\d+)"[^>]*>([^<]*)</textarea>', html))
@@ -136,7 +136,7 @@ def main() -> None:
             f"{(time.perf_counter() - began) * 1000:8.1f} ms, status {response.status_code}"
         )
         with session_scope(workspace) as session:
-            timed("review diff", 5, lambda: review.diff_report(session, "timme"))
+            timed("review diff", 5, lambda: report.diff_report(session, "timme"))
 
 
 if __name__ == "__main__":

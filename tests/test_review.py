@@ -17,7 +17,7 @@ from outreach import tokens
 from outreach.db import session_scope
 from outreach.models import Episode, ReviewDecision, ReviewRequest, Transcript
 from outreach.podcast import transcripts
-from outreach.review import core as review
+from outreach.review import merge as review
 from outreach.web import create_app
 from outreach.workspace import Workspace
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from outreach.db import session_scope
 from outreach.models import Episode, ReviewRequest, Transcript
 from outreach.podcast import transcripts
-from outreach.review import core as review
+from outreach.review import merge as review
 from outreach.workspace import Workspace
 
 from .conftest import Runner
@@ -123,7 +123,7 @@ def test_guest_reviews_in_a_real_browser(
     # Bo saves the shared segment 2 meanwhile; Anna's edit of it comes back as a conflict page.
     with session_scope(workspace) as s:
         bo = next(r for r in s.scalars(select(ReviewRequest)) if r.person_id == 2)
-        review.submit_review(workspace, s, bo, base_version=2, texts={2: "Bo's version."})
+        review.submit_review(s, workspace, bo, base_version=2, texts={2: "Bo's version."})
     page.locator(".turn").nth(2).get_by_role("button", name="Rätta texten").click()
     page.fill("#text-2", "Anna's version.")
     page.get_by_role("button", name="Skicka ändringar").click()
@@ -175,7 +175,7 @@ def test_plain_form_without_javascript_and_a_conflict(
             with session_scope(workspace) as s:
                 request = next(r for r in s.scalars(select(ReviewRequest)) if r.person_id == 1)
                 review.submit_review(
-                    workspace, s, request, base_version=1, texts={2: "Anna's version."}
+                    s, workspace, request, base_version=1, texts={2: "Anna's version."}
                 )
             page.fill("#text-2", "Bo's version.")
             page.fill("#comment", "Jag sa så här.")

@@ -7,7 +7,10 @@ import datetime as dt
 import click
 
 from outreach.cli import pass_workspace
+from outreach.db import session_scope
 from outreach.errors import MailError
+from outreach.review import report, requests
+from outreach.secrets import secret_key
 from outreach.workspace import Workspace
 
 
@@ -42,28 +45,27 @@ def review_request(workspace: Workspace, slug: str, email: str | None) -> None:
         outreach review request 2024-05-ai-i-kommunen
         outreach review request 2024-05-ai-i-kommunen --guest anna@kommun.se
     """
-    from outreach.review import core as review
-    from outreach.secrets import secret_key
-
-    report = review.request_reviews(workspace, secret_key(workspace.root), slug, guest=email)
+    outcome = requests.request_reviews(workspace, secret_key(workspace.root), slug, guest=email)
     public = workspace.settings.newsletter.public_url
-    if report.sent and review.is_local_url(public):
+    if outcome.sent and requests.is_local_url(public):
         click.echo(
             f"Warning: the links point at {public} ([newsletter] public_url), which guests "
             "cannot reach from their own computers.",
             err=True,
         )
-    for sent in report.sent:
+    for sent in outcome.sent:
         click.echo(
             f"Sent review link to {sent.name} <{sent.email}> "
             f"(valid until {sent.expires_at:%Y-%m-%d})"
         )
-    for reason in report.skipped:
+    for reason in outcome.skipped:
         click.echo(f"Skipped {reason}", err=True)
-    if not report.sent:
+    if not outcome.sent:
         click.echo("No review links sent.")
-    if report.failed:
-        raise MailError(f"{len(report.failed)} review mail(s) not sent: {'; '.join(report.failed)}")
+    if outcome.failed:
+        raise MailError(
+            f"{len(outcome.failed)} review mail(s) not sent: {'; '.join(outcome.failed)}"
+        )
 
 
 @review_group.command("status")
@@ -76,11 +78,8 @@ def review_status(workspace: Workspace, slug: str) -> None:
     Example:
         outreach review status 2024-05-ai-i-kommunen
     """
-    from outreach.db import session_scope
-    from outreach.review import core as review
-
     with session_scope(workspace) as session:
-        rows = review.status(session, slug)
+        rows = report.status(session, slug)
     if not rows:
         click.echo(f"Episode {slug} has no guests.")
         return
@@ -113,11 +112,8 @@ def review_diff(workspace: Workspace, slug: str) -> None:
     Example:
         outreach review diff 2024-05-ai-i-kommunen | less
     """
-    from outreach.db import session_scope
-    from outreach.review import core as review
-
     with session_scope(workspace) as session:
-        click.echo(review.diff_report(session, slug))
+        click.echo(report.diff_report(session, slug))
 
 
 @review_group.command("accept")
@@ -132,13 +128,10 @@ def review_accept(workspace: Workspace, slug: str, version: int | None) -> None:
         outreach review diff 2024-05-ai-i-kommunen
         outreach review accept 2024-05-ai-i-kommunen --version 3
     """
-    from outreach.db import session_scope
-    from outreach.review import core as review
-
     with session_scope(workspace) as session:
-        transcript = review.accept(session, workspace, slug, version)
+        transcript = report.accept(session, workspace, slug, version)
         number = transcript.version
-        conflicts = sum(row.conflicts for row in review.status(session, slug))
+        conflicts = sum(row.conflicts for row in report.status(session, slug))
     click.echo(f"Accepted version {number} of {slug}.")
     if conflicts:
         click.echo(
@@ -159,11 +152,8 @@ def review_revoke(workspace: Workspace, slug: str, email: str) -> None:
     Example:
         outreach review revoke 2024-05-ai-i-kommunen --guest anna@kommun.se
     """
-    from outreach.db import session_scope
-    from outreach.review import core as review
-
     with session_scope(workspace) as session:
-        count = review.revoke(session, slug, email)
+        count = requests.revoke(session, slug, email)
     if count:
         click.echo(f"Revoked {count} review link(s) of {email} for {slug}.")
     else:

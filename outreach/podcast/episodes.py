@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from filelock import FileLock, Timeout
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from outreach.audio import decode
 from outreach.audio.encode import Tags
@@ -300,6 +300,25 @@ def list_episodes(session: Session, status: str | None = None) -> list[Episode]:
     if status:
         query = query.where(Episode.status == status)
     return list(session.scalars(query))
+
+
+def published_episodes(session: Session) -> list[Episode]:
+    """What the public may see: published episodes, newest first (people loaded)."""
+    return list(
+        session.scalars(
+            select(Episode)
+            .where(Episode.status == "published")
+            .options(selectinload(Episode.people))
+            .order_by(Episode.published_at.desc().nulls_last(), Episode.id.desc())
+        )
+    )
+
+
+def published_episode(session: Session, slug: str) -> Episode | None:
+    """The episode `slug` if it is published (None for drafts and unknown slugs)."""
+    return session.scalar(
+        select(Episode).where(Episode.slug == slug, Episode.status == "published")
+    )
 
 
 def mix_path(workspace: Workspace, episode: Episode) -> Path | None:

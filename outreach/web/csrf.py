@@ -19,6 +19,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 from werkzeug.exceptions import BadRequest
 
+from outreach.web.state import current_workspace
+
 FIELD_NAME = "csrf_token"
 HEADER_NAME = "X-CSRF-Token"
 SESSION_KEY = "csrf_nonce"
@@ -60,10 +62,14 @@ def csrf_field() -> Markup:
 
 def _own_hosts() -> set[str]:
     """This request's host, and the public_url's (a TLS proxy may forward another Host)."""
-    from outreach.web.state import current_workspace
-
     public = urlsplit(current_workspace().settings.newsletter.public_url).netloc
     return {request.host, public} - {""}
+
+
+def same_origin() -> bool:
+    """The request came from a page of ours (browsers send Origin with every form POST)."""
+    origin = request.headers.get("Origin")
+    return bool(origin) and urlsplit(origin or "").netloc in _own_hosts()
 
 
 def validate_csrf(token: str | None = None) -> None:

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
 from outreach import urls
 from outreach.db import session_scope
 from outreach.errors import OutreachError
 from outreach.fsutil import atomic_write_bytes
-from outreach.models import Episode
+from outreach.newsletter.archive import sent_editions
+from outreach.podcast.episodes import published_episodes
+from outreach.web import create_app, media
 from outreach.workspace import Workspace
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -51,8 +51,6 @@ def export_site(
     progress: Callable[[float, float], None] | None = None,
 ) -> ExportReport:
     """Copy the static parts of the site to `destination` (created if needed)."""
-    from outreach.web import archive, create_app, media
-
     destination = destination.expanduser().resolve()
     if destination == workspace.root or workspace.root.is_relative_to(destination):
         raise OutreachError(f"export folder {destination} must not contain the workspace")
@@ -71,17 +69,15 @@ def export_site(
     if cover.is_file() and cover.parent.resolve() == workspace.episodes_dir.resolve():
         copies.append((cover, destination / "episodes" / cover.name))
     with session_scope(workspace) as session:
-        episodes = session.scalars(select(Episode).where(Episode.status == "published")).all()
-        for episode in episodes:
+        for episode in published_episodes(session):
             for name, (path, _cors) in sorted(media.published_files(workspace, episode).items()):
                 copies.append((path, destination / "episodes" / episode.slug / name))
+        editions = sent_editions(session, workspace)
     for path in sorted(STATIC_DIR.iterdir()):
         copies.append((path, destination / "static" / path.name))
 
     # The archive pages come from the app, so they match `outreach serve` byte for byte.
     app = create_app(workspace, dev_key=True)
-    with app.app_context():
-        editions = archive.sent_editions()
     pages = [urls.ARCHIVE] + [urls.archive_path(e.slug) for e in editions]
     total = len(copies) + len(pages)
     done = 0

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, send_file
-from sqlalchemy import select
 from werkzeug.security import safe_join
 
 from outreach.db import session_scope
+from outreach.fsutil import file_inside
 from outreach.models import Episode
+from outreach.podcast.episodes import published_episode
 from outreach.web.state import current_workspace
 from outreach.workspace import Workspace
 
@@ -84,14 +85,6 @@ def _is_atom(path: Path) -> bool:
     return root is not None and root.group(1).split(b":")[-1] == b"feed"
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    """True if `path` is a regular file whose real location is inside `folder` (no symlink escape)."""
-    try:
-        return path.is_file() and path.resolve().is_relative_to(folder.resolve())
-    except OSError:
-        return False
-
-
 @bp.route("/feeds/<path:name>")
 def feed_file(name: str) -> Any:
     folder = current_workspace().feeds_dir
@@ -99,7 +92,7 @@ def feed_file(name: str) -> Any:
     if joined is None or any(part.startswith(".") for part in Path(name).parts):
         abort(404)
     path = Path(joined)
-    if not _inside(path, folder):
+    if not file_inside(path, folder):
         abort(404)
     return serve_file(path, max_age=FEED_MAX_AGE, cors=True)
 
@@ -123,7 +116,7 @@ def published_files(workspace: Workspace, episode: Episode) -> dict[str, tuple[P
     return {
         name: (path, cors)
         for name, (path, cors) in files.items()
-        if _inside(path, workspace.root) and path.suffix.lower() in CONTENT_TYPES
+        if file_inside(path, workspace.root) and path.suffix.lower() in CONTENT_TYPES
     }
 
 
@@ -131,9 +124,7 @@ def published_files(workspace: Workspace, episode: Episode) -> dict[str, tuple[P
 def episode_file(slug: str, name: str) -> Any:
     workspace = current_workspace()
     with session_scope(workspace) as session:
-        episode = session.scalar(
-            select(Episode).where(Episode.slug == slug, Episode.status == "published")
-        )
+        episode = published_episode(session, slug)
         if episode is None:
             abort(404)
         entry = published_files(workspace, episode).get(name)
@@ -147,6 +138,6 @@ def episode_file(slug: str, name: str) -> Any:
 def show_cover(name: str) -> Any:
     workspace = current_workspace()
     cover = workspace.path(workspace.settings.show.cover)
-    if name != cover.name or not _inside(cover, workspace.root):
+    if name != cover.name or not file_inside(cover, workspace.root):
         abort(404)
     return serve_file(cover, max_age=MEDIA_MAX_AGE)

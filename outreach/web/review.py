@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from babel.dates import format_date
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -24,12 +23,15 @@ from outreach.errors import (
     TokenRevokedError,
     ValidationError,
 )
+from outreach.fsutil import file_inside
 from outreach.models import Episode
-from outreach.review import core as review
+from outreach.review import merge, rules
+from outreach.review import requests as links
+from outreach.review.page import ReviewPage, review_audio, review_page
 from outreach.timeutil import clock
-from outreach.web.csrf import CSRFError, _own_hosts, validate_csrf
+from outreach.web.csrf import CSRFError, same_origin, validate_csrf
 from outreach.web.handlers import error_page
-from outreach.web.media import _inside, serve_file
+from outreach.web.media import serve_file
 from outreach.web.state import current_workspace, signing_key
 
 bp = Blueprint("review", __name__)
@@ -37,7 +39,7 @@ bp = Blueprint("review", __name__)
 
 @bp.app_template_test("same_name_as")
 def _same_name_as(a: str | None, b: str | None) -> bool:
-    return review.same_name(a, b)
+    return rules.same_name(a, b)
 
 
 NOTICES = {
@@ -79,19 +81,13 @@ def _link_error(exc: TokenError) -> Response:
     )
 
 
-def _same_origin() -> bool:
-    """The POST came from a page of ours (browsers send Origin with every form POST)."""
-    origin = request.headers.get("Origin")
-    return bool(origin) and urlsplit(origin or "").netloc in _own_hosts()
-
-
 def _render(
-    page: review.ReviewPage,
+    page: ReviewPage,
     token: str,
     *,
     status: int = 200,
     notice: str | None = None,
-    conflicts: list[review.Conflict] | None = None,
+    conflicts: list[merge.Conflict] | None = None,
     prefill: dict[int, str] | None = None,
     comment: str = "",
     base_version: int | None = None,
@@ -110,7 +106,7 @@ def _render(
         clock=clock,
         expires_text=format_date(page.expires_at.date(), "d MMMM y", locale="sv"),
         speeds=SPEEDS,
-        same_name=review.same_name,
+        same_name=rules.same_name,
     )
     return _no_store(Response(body, status=status, mimetype="text/html"))
 
@@ -148,10 +144,10 @@ def page(token: str) -> BaseResponse:
 def _show(token: str) -> Response:
     workspace = current_workspace()
     with session_scope(workspace) as session:
-        review_request = review.open_request(session, signing_key(), token)
-        review.mark_opened(review_request)
+        review_request = links.open_request(session, signing_key(), token)
+        links.mark_opened(review_request)
         try:
-            view = review.review_page(workspace, session, review_request)
+            view = review_page(session, workspace, review_request)
         except NotFoundError:
             return _no_transcript()
         return _render(view, token, notice=NOTICES.get(request.args.get("klart", "")))
@@ -165,26 +161,16 @@ def _submit(token: str) -> BaseResponse:
     workspace = current_workspace()
     limit = workspace.settings.review.max_submission_bytes
     with session_scope(workspace) as session:
-        review_request = review.open_request(session, signing_key(), token)
+        review_request = links.open_request(session, signing_key(), token)
         try:
             try:
                 validate_csrf()
             except CSRFError:
-                if not _same_origin():
+                if not same_origin():
                     raise
                 # A page left open past the CSRF token's lifetime: give the guest their text back
                 # with a fresh token (same base version, so sending again is the same submission).
-                base = request.form.get("base_version", "")
-                view = review.review_page(workspace, session, review_request)
-                return _render(
-                    view,
-                    token,
-                    status=400,
-                    prefill=_segment_fields("text-"),
-                    comment=request.form.get("comment", ""),
-                    base_version=int(base) if base.isdigit() else None,
-                    stale_form=True,
-                )
+                return _stale_form(review_page(session, workspace, review_request), token)
             if sum(len(v.encode()) for v in request.form.values()) > limit:
                 return error_page(413, f"Det du skickade var för stort (högst {limit} byte).")
             action = request.form.get("action", "submit")
@@ -192,9 +178,9 @@ def _submit(token: str) -> BaseResponse:
             if action not in ("submit", "approve") or not base.isdigit():
                 raise ValidationError("bad form")
             comment = request.form.get("comment", "")
-            result = review.submit_review(
-                workspace,
+            result = merge.submit_review(
                 session,
+                workspace,
                 review_request,
                 base_version=int(base),
                 texts=_segment_fields("text-"),
@@ -203,7 +189,7 @@ def _submit(token: str) -> BaseResponse:
                 approve=action == "approve",
             )
             if result.conflicts:
-                view = review.review_page(workspace, session, review_request)
+                view = review_page(session, workspace, review_request)
                 return _render(
                     view,
                     token,
@@ -219,13 +205,31 @@ def _submit(token: str) -> BaseResponse:
                 400,
                 "Formuläret innehöll något vi inte kunde ta emot. Ladda om sidan och försök igen.",
             )
+    return redirect(
+        url_for(".page", token=token, klart=_outcome(result, comment), _anchor="status"), code=303
+    )
+
+
+def _stale_form(view: ReviewPage, token: str) -> Response:
+    base = request.form.get("base_version", "")
+    return _render(
+        view,
+        token,
+        status=400,
+        prefill=_segment_fields("text-"),
+        comment=request.form.get("comment", ""),
+        base_version=int(base) if base.isdigit() else None,
+        stale_form=True,
+    )
+
+
+def _outcome(result: merge.SubmitResult, comment: str) -> str:
+    """The notice shown after the redirect (a key of NOTICES)."""
     if result.approved:
-        outcome = "godkant"
-    elif result.version is not None:
-        outcome = "sammanfogat" if result.merged else "sparat"
-    else:
-        outcome = "kommentar" if comment.strip() else "inget"
-    return redirect(url_for(".page", token=token, klart=outcome, _anchor="status"), code=303)
+        return "godkant"
+    if result.version is not None:
+        return "sammanfogat" if result.merged else "sparat"
+    return "kommentar" if comment.strip() else "inget"
 
 
 @bp.route(urls.REVIEW + "<token>/ljud")
@@ -233,11 +237,11 @@ def audio(token: str) -> Any:
     """The episode's audio for its reviewers, before publication (Range, ETag: `serve_file`)."""
     workspace = current_workspace()
     with session_scope(workspace) as session:
-        review_request = review.open_request(session, signing_key(), token)
+        review_request = links.open_request(session, signing_key(), token)
         episode = session.get_one(Episode, review_request.episode_id)
-        relative = review.review_audio(workspace, episode)
+        relative = review_audio(workspace, episode)
     path = workspace.path(relative) if relative else None
-    if path is None or not _inside(path, workspace.root):
+    if path is None or not file_inside(path, workspace.root):
         return error_page(404)
     response = serve_file(Path(path), max_age=0)
     response.headers["Cache-Control"] = "private, no-cache"
