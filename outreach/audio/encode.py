@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import numpy as np
 
@@ -22,11 +22,26 @@ from outreach.audio.limiter import Plan, limited_blocks
 from outreach.audio.loudness import LoudnessMeter, Measurement
 from outreach.audio.programme import BLOCK_FRAMES, Programme, Progress
 from outreach.errors import AudioError
-from outreach.podcast.chapters import Chapter
 
 # libmp3lame's encoder delay (576 + the decoder's 529 samples), which its LAME header tells
 # decoders to skip.
 MP3_ENCODER_DELAY_FRAMES = 1105
+
+
+class Chapter(Protocol):
+    """A chapter mark as the encoder needs it (`outreach.podcast.chapters.Chapter` is one); the audio
+    package does not depend on the podcast's chapter format."""
+
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float | None: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def toc(self) -> bool: ...
 
 
 @dataclass(frozen=True)
