@@ -1,5 +1,5 @@
 """`outreach episode ...`: podcast episodes (add, import-feed, list, show, normalize, transcribe,
-publish, unpublish)."""
+check, publish, unpublish)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from outreach.errors import ValidationError
 from outreach.feed import importer as feed_import
 from outreach.fetch import read_source
 from outreach.models import Episode
-from outreach.podcast import episodes, transcripts
+from outreach.podcast import episodes, publishing, transcripts
 from outreach.workspace import Workspace
 
 AudioPath = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -323,6 +323,10 @@ def episode_normalize(workspace: Workspace, slug: str) -> None:
 def episode_publish(workspace: Workspace, slug: str, when: str | None) -> None:
     """Publish a normalised episode (it then appears in the feed and is served).
 
+    Refused, with the command that fixes it, when the loudness stored at normalisation breaks
+    the [audio] targets, when the MP3 is missing or changed since it was measured, or when the
+    transcript exports are stale. `outreach episode check` measures the MP3 itself.
+
     \b
     Example:
         outreach episode publish mote-i-umea --date 2023-04-26
@@ -331,9 +335,33 @@ def episode_publish(workspace: Workspace, slug: str, when: str | None) -> None:
         episodes.parse_published(when, workspace.settings.newsletter.timezone) if when else None
     )
     with session_scope(workspace) as session:
-        episode = episodes.publish_episode(session, workspace, slug, moment)
+        episode = publishing.publish_episode(session, workspace, slug, moment)
         stamp = episode.published_at.isoformat() if episode.published_at else ""
         click.echo(f"Published {episode.slug} ({stamp})")
+
+
+@episode_group.command("check")
+@click.argument("slug")
+@pass_workspace
+def episode_check(workspace: Workspace, slug: str) -> None:
+    """Measure the episode's MP3 with ffmpeg's own meter and run the publish gate.
+
+    Decodes the whole MP3 (ebur128, 4x-oversampled true peak): exits 1, naming what breaks the
+    [audio] targets and the command that fixes it, or 0 when it may be published.
+
+    \b
+    Example:
+        outreach episode check mote-i-umea
+    """
+    with session_scope(workspace) as session:
+        report = publishing.check_episode(session, workspace, slug)
+    click.echo(
+        f"{report.measured.describe()}; sample peak {report.measured.sample_peak_dbfs:.1f} dBFS"
+        f" (target {report.target_lufs:g} LUFS, ceiling {report.ceiling_dbtp:g} dBTP)"
+    )
+    if report.problems:
+        raise ValidationError(f"episode {slug!r}: {'; '.join(report.problems)}")
+    click.echo("OK: may be published")
 
 
 @episode_group.command("unpublish")
@@ -347,7 +375,7 @@ def episode_unpublish(workspace: Workspace, slug: str) -> None:
         outreach episode unpublish mote-i-umea
     """
     with session_scope(workspace) as session:
-        episode = episodes.unpublish_episode(session, slug)
+        episode = publishing.unpublish_episode(session, slug)
         click.echo(f"Unpublished {episode.slug} (now draft)")
 
 

@@ -1,4 +1,4 @@
-"""Podcast episodes: add (copy sources in, permanent GUID), list, show, normalise, publish.
+"""Podcast episodes: add (copy sources in, permanent GUID), list, show, normalise.
 
 Files of an episode live in `episodes/<slug>/` (see DESIGN.md): the copied sources in `source/`
 (one Track row per file, `source/mix.<ext>` for a mixed file of a multitrack recording), the cover
@@ -353,11 +353,14 @@ def normalize_episode(
     settings = workspace.settings.audio
     sources = normalisation_sources(workspace, episode)
     headers = [decode.probe_header(p) for p in sources]
+    for header in headers:  # added before `episode add` checked the rate
+        if header.sample_rate < decode.MIN_SAMPLE_RATE:
+            raise ValidationError(
+                f"{header.path.name}: sample rate {header.sample_rate} Hz is below"
+                f" {decode.MIN_SAMPLE_RATE // 1000} kHz (a damaged header?)"
+            )
     channels = 1 if all(h.channels == 1 for h in headers) else 2
-    if channels == 1 and not settings.mono_as_dual_mono:
-        target, dual_mono = settings.mono_target_lufs, False
-    else:
-        target, dual_mono = settings.target_lufs, channels == 1
+    target, dual_mono = loudness_target(workspace, channels)
     chapters = load_chapters(workspace.path(episode.chapters), None) if episode.chapters else []
     folder = workspace.episodes_dir / episode.slug
     output = folder / f"{episode.slug}.mp3"
@@ -390,29 +393,13 @@ def normalize_episode(
     episode.loudness_lufs = round(report.after.integrated_lufs, 2)
     episode.true_peak_dbtp = round(report.after.true_peak_dbtp, 2)
     episode.loudness_range_lu = round(report.after.loudness_range_lu, 2)
+    episode.audio_sha256 = report.sha256
     return report
 
 
-def is_normalised(workspace: Workspace, episode: Episode) -> bool:
-    return bool(episode.audio) and workspace.path(episode.audio or "").is_file()
-
-
-def publish_episode(
-    session: Session, workspace: Workspace, slug: str, when: dt.datetime | None = None
-) -> Episode:
-    """Mark published (status and published_at); refused until the episode is normalised."""
-    episode = get_episode(session, slug)
-    if not is_normalised(workspace, episode):
-        raise ValidationError(
-            f"episode {slug!r} is not normalised yet: run 'outreach episode normalize {slug}' first"
-        )
-    episode.status = "published"
-    episode.published_at = when or episode.published_at or utcnow()
-    return episode
-
-
-def unpublish_episode(session: Session, slug: str) -> Episode:
-    """Back to draft; published_at is kept so publishing again keeps the original date."""
-    episode = get_episode(session, slug)
-    episode.status = "draft"
-    return episode
+def loudness_target(workspace: Workspace, channels: int) -> tuple[float, bool]:
+    """The [audio] target for an MP3 of `channels`, and whether mono is measured as dual mono."""
+    settings = workspace.settings.audio
+    if channels == 1 and not settings.mono_as_dual_mono:
+        return settings.mono_target_lufs, False
+    return settings.target_lufs, channels == 1
