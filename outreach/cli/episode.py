@@ -15,8 +15,7 @@ from outreach.db import session_scope
 from outreach.errors import ValidationError
 from outreach.feed import importer as feed_import
 from outreach.fetch import read_source
-from outreach.models import Episode
-from outreach.podcast import episodes, publishing, transcripts
+from outreach.podcast import episodes, people, publishing, transcripts
 from outreach.workspace import Workspace
 
 AudioPath = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -32,31 +31,6 @@ def episode_group() -> None:
         outreach episode normalize mote-i-umea
         outreach episode list
     """
-
-
-def _people(
-    hosts: tuple[str, ...],
-    guests: tuple[str, ...],
-    named: tuple[str, ...],
-    default_hosts: list[str],
-) -> tuple[list[episodes.PersonSpec], list[episodes.PersonSpec]]:
-    host_specs = [
-        episodes.parse_person(h, "host", consent_named=True) for h in (hosts or default_hosts)
-    ]
-    guest_specs = [episodes.parse_person(g, "guest") for g in guests]
-    for key in named:
-        wanted = key.strip().lower()
-        matches = [
-            i
-            for i, g in enumerate(guest_specs)
-            if wanted in (g.name.lower(), (g.email or "").lower())
-        ]
-        if not matches:
-            raise ValidationError(f"--named {key!r} matches no --guest (give the name or e-mail)")
-        for i in matches:
-            g = guest_specs[i]
-            guest_specs[i] = episodes.PersonSpec(g.name, g.email, g.role, consent_named=True)
-    return host_specs, guest_specs
 
 
 @episode_group.command("add")
@@ -116,8 +90,8 @@ def episode_add(
             --cover omslag.jpg --chapters chapters.json --summary beskrivning.md
     """
     settings = workspace.settings
-    host_specs, guest_specs = _people(hosts, guests, named, settings.show.hosts)
-    when = episodes.parse_published(published, settings.newsletter.timezone) if published else None
+    host_specs, guest_specs = people.from_options(hosts, guests, named, settings.show.hosts)
+    when = people.parse_published(published, settings.newsletter.timezone) if published else None
     text = None
     if summary is not None:
         try:
@@ -151,24 +125,6 @@ def episode_add(
         click.echo(f"Next: outreach episode normalize {episode.slug}")
 
 
-def _row(episode: Episode) -> dict[str, Any]:
-    return {
-        "slug": episode.slug,
-        "guid": episode.guid,
-        "number": episode.number,
-        "season": episode.season,
-        "title": episode.title,
-        "status": episode.status,
-        "published_at": episode.published_at.isoformat() if episode.published_at else None,
-        "audio": episode.audio,
-        "duration_seconds": episode.duration_seconds,
-        "byte_size": episode.byte_size,
-        "loudness_lufs": episode.loudness_lufs,
-        "true_peak_dbtp": episode.true_peak_dbtp,
-        "loudness_range_lu": episode.loudness_range_lu,
-    }
-
-
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -188,7 +144,7 @@ def episode_list(workspace: Workspace, status: str | None, as_json: bool) -> Non
         outreach episode list --status published
     """
     with session_scope(workspace) as session:
-        rows = [_row(e) for e in episodes.list_episodes(session, status)]
+        rows = [episodes.episode_row(e) for e in episodes.list_episodes(session, status)]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -220,20 +176,7 @@ def episode_show(workspace: Workspace, slug: str, as_json: bool) -> None:
         outreach episode show mote-i-umea
     """
     with session_scope(workspace) as session:
-        episode = episodes.get_episode(session, slug)
-        data = _row(episode)
-        data["summary"] = episode.summary
-        data["cover"] = episode.cover
-        data["chapters"] = episode.chapters
-        mixed = episodes.mix_path(workspace, episode)
-        data["mix"] = str(mixed.relative_to(workspace.root)) if mixed else None
-        data["tracks"] = [
-            {"position": t.position, "path": t.path, "speaker": t.speaker} for t in episode.tracks
-        ]
-        data["people"] = [
-            {"name": p.name, "email": p.email, "role": p.role, "consent_named": p.consent_named}
-            for p in episode.people
-        ]
+        data = episodes.episode_details(workspace, episodes.get_episode(session, slug))
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -331,9 +274,7 @@ def episode_publish(workspace: Workspace, slug: str, when: str | None) -> None:
     Example:
         outreach episode publish mote-i-umea --date 2023-04-26
     """
-    moment = (
-        episodes.parse_published(when, workspace.settings.newsletter.timezone) if when else None
-    )
+    moment = people.parse_published(when, workspace.settings.newsletter.timezone) if when else None
     with session_scope(workspace) as session:
         episode = publishing.publish_episode(session, workspace, slug, moment)
         stamp = episode.published_at.isoformat() if episode.published_at else ""
