@@ -292,6 +292,27 @@ def test_publish_refuses_before_normalize(run: Runner, workspace: Workspace) -> 
     assert "no episode 'finns-inte'" in run("episode", "normalize", "finns-inte", expect=1).stderr
 
 
+def test_normalize_that_cannot_hold_the_ceiling_exits_1_and_marks_nothing(
+    run: Runner, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An MP3 over the ceiling after every attempt (forced here: the limiter aims 3 dB over,
+    one attempt) is one line, exit 1, no file, and the episode stays un-normalised."""
+    from outreach.audio import normalize
+
+    run("episode", "add", str(SPEECH), "--title", "Het")
+    monkeypatch.setattr(normalize, "ENCODER_HEADROOM_DB", -3.0)
+    monkeypatch.setattr(normalize, "MAX_ATTEMPTS", 1)
+    monkeypatch.setenv("OUTREACH_AUDIO_TARGET_LUFS", "-12")
+    result = run("episode", "normalize", "het", expect=1)
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error:") and "is over the -1 dBTP ceiling" in error, result.stderr
+    assert "nothing was written" in error
+    found = episode(workspace, "het")
+    assert found.audio is None and found.loudness_lufs is None and found.audio_sha256 is None
+    assert not (workspace.root / "episodes/het/het.mp3").exists()
+    assert "not normalised yet" in run("episode", "publish", "het", expect=1).stderr
+
+
 def _refused(run: Runner, workspace: Workspace, message: str, fix: str) -> None:
     result = run("episode", "publish", "mote-i-umea", expect=1)
     error = result.stderr.strip()
