@@ -39,6 +39,7 @@ from outreach.errors import ComposeError, NotFoundError, ValidationError
 from outreach.fsutil import atomic_path
 from outreach.models import Call, Edition, Episode, Recording, utcnow
 from outreach.models import Event as EventRow
+from outreach.podcast.summary import summary_text
 from outreach.timeutil import zone
 from outreach.urls import archive_url, subscribe_url, unsubscribe_url
 from outreach.workspace import Workspace
@@ -245,7 +246,9 @@ def select_content(
             url = show.base_url.rstrip("/") + "/" + episode.audio.lstrip("/")
         else:
             url = show.link
-        result.episodes.append(LinkItem(episode.title, url, day, episode.summary))
+        result.episodes.append(
+            LinkItem(episode.title, url, day, summary_text(episode.summary) or None)
+        )
     return result
 
 

@@ -33,6 +33,7 @@ from outreach.models import Episode, Person, Track, utcnow
 from outreach.podcast.chapters import Chapter, load_chapters
 from outreach.podcast.covers import CoverInfo, check_cover
 from outreach.podcast.people import PersonSpec, assign_speakers
+from outreach.podcast.summary import summary_text
 from outreach.workspace import Workspace
 
 MAX_SLUG = 80
@@ -266,7 +267,7 @@ def _tags(workspace: Workspace, episode: Episode, chapters: list[Chapter]) -> Ta
         author=show.author,
         year=when.year,
         language=ID3_LANGUAGES.get(episode.language, "swe"),
-        summary=episode.summary,
+        summary=summary_text(episode.summary) or None,
         number=episode.number,
         season=episode.season,
         cover=cover,
