@@ -224,6 +224,4 @@ def _install(encoded: Path, output: Path, tags: Tags | None, duration_seconds: f
         if tags is not None:
             write_tags(tmp, tags, duration_seconds=duration_seconds)
         measured = stamp(tmp)
-        # The MP3 is published media (mkstemp made the temporary file private).
-        tmp.chmod(0o644)
     return measured

@@ -24,7 +24,6 @@ import contextlib
 import json
 import math
 import mmap
-import os
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -518,16 +517,9 @@ def convert_ct2_dir(
     try:
         with atomic_path(out, suffix=".pt") as tmp:
             torch.save(checkpoint, tmp)
-            tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is no secret
     except OSError as exc:
         raise TranscriptionError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return dims
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def conversion_source(
