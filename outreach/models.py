@@ -206,6 +206,8 @@ class Episode(Base):
     loudness_lufs: Mapped[float | None] = mapped_column(Float)
     true_peak_dbtp: Mapped[float | None] = mapped_column(Float)
     loudness_range_lu: Mapped[float | None] = mapped_column(Float)
+    # SHA-256 of the MP3 as measured by `normalize`: the publish gate refuses a changed file.
+    audio_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from outreach.audio import decode
+from outreach.audio import decode, normalize
 from outreach.audio.normalize import normalize_loudness
 from outreach.errors import AudioError, ValidationError
 
@@ -88,23 +88,44 @@ def test_encoder_failure_leaves_nothing_behind(tmp_path: Path) -> None:
     assert list(output.parent.iterdir()) == []
 
 
-def test_an_unreachable_target_is_reported_not_retried(tmp_path: Path) -> None:
+def test_an_unreachable_target_is_refused_not_written(tmp_path: Path) -> None:
+    """-3 LUFS under a -1 dBTP ceiling: once a quieter file was written with a note and exit 0;
+    the promise is the target or nothing."""
     output = tmp_path / "out" / "episode.mp3"
-    report = normalize_loudness(
-        [STEREO],
-        output,
-        target_lufs=-3.0,
-        ceiling_dbtp=-1.0,
-        channels=2,
-        sample_rate=44100,
-        bitrate_kbps=128,
-        dual_mono=False,
-    )
-    assert report.attempts == 1
-    assert any("out of reach" in note for note in report.notes), report.notes
-    reading = ebur128(output)
-    assert reading.true_peak <= -1.0  # the ceiling still holds
-    assert reading.integrated < -3.0
+    with pytest.raises(AudioError, match=r"-3 LUFS is out of reach under the -1 dBTP ceiling"):
+        normalize_loudness(
+            [STEREO],
+            output,
+            target_lufs=-3.0,
+            ceiling_dbtp=-1.0,
+            channels=2,
+            sample_rate=44100,
+            bitrate_kbps=128,
+            dual_mono=False,
+        )
+    assert list(output.parent.iterdir()) == []
+
+
+def test_an_mp3_over_the_ceiling_after_every_attempt_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoded file is judged by ffmpeg's meter: made to aim 3 dB over the ceiling with no
+    second attempt, normalisation fails with the measured figures and writes nothing."""
+    monkeypatch.setattr(normalize, "ENCODER_HEADROOM_DB", -3.0)
+    monkeypatch.setattr(normalize, "MAX_ATTEMPTS", 1)
+    output = tmp_path / "out" / "episode.mp3"
+    with pytest.raises(AudioError, match=r"true peak \+\d\.\d dBTP is over the -1 dBTP ceiling"):
+        normalize_loudness(
+            [SPEECH],
+            output,
+            target_lufs=-12.0,
+            ceiling_dbtp=-1.0,
+            channels=1,
+            sample_rate=44100,
+            bitrate_kbps=96,
+            dual_mono=True,
+        )
+    assert list(output.parent.iterdir()) == []
 
 
 @pytest.mark.parametrize("fixture", ["audio-speech.flac", "audio-stereo-peaks.flac"])

@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import struct
+import subprocess
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
 from PIL import Image
 from sqlalchemy import func, select
 
+from outreach.audio.decode import ffmpeg_exe
 from outreach.db import session_scope
 from outreach.models import Episode, Person, Track
 from outreach.podcast.episodes import slugify
@@ -132,6 +136,26 @@ def test_multitrack_people_and_consent(run: Runner, workspace: Workspace) -> Non
     assert [t["speaker"] for t in shown["tracks"]] == ["Jonatan Permert", "Karin Ek"]
 
 
+def _wav(path: Path, *, rate: int, frames: int) -> Path:
+    """A 4 KB, 16-bit mono WAV of noise whose header claims `rate` (1 Hz: 33 minutes)."""
+    data = np.random.default_rng(5).integers(-3000, 3000, frames, dtype="<i2").tobytes()
+    size = 2 * frames
+    header = b"RIFF" + struct.pack("<I", 36 + size) + b"WAVEfmt "
+    header += struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+    path.write_bytes(header + b"data" + struct.pack("<I", size) + data)
+    return path
+
+
+def _long_flac(path: Path) -> Path:
+    """The speech fixture with STREAMINFO claiming ten times its samples (it decodes as 5 s)."""
+    data = bytearray(SPEECH.read_bytes())
+    field = int.from_bytes(data[18:26], "big")  # rate, channels, depth, then 36 bits of samples
+    samples = field & ((1 << 36) - 1)
+    data[18:26] = ((field & ~((1 << 36) - 1)) | samples * 10).to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
 def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
     empty = tmp_path / "tom.wav"
     empty.write_bytes(b"")
@@ -144,6 +168,8 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[list[str], str]]:
     late = tmp_path / "sen.json"
     late.write_text('{"version": "1.2.0", "chapters": [{"startTime": 600, "title": "Sent"}]}')
     return [
+        ([str(_wav(tmp_path / "1hz.wav", rate=1, frames=2000))], "sample rate 1 Hz is below 8 kHz"),
+        ([str(_long_flac(tmp_path / "lang.flac"))], "decodes to 5.0 s but its header says 49.9 s"),
         ([str(FIXTURES / "not-audio.mp3")], "not an audio file"),
         ([str(FIXTURES / "corrupt.flac")], "corrupt audio"),
         ([str(empty)], "empty"),
@@ -264,6 +290,87 @@ def test_publish_refuses_before_normalize(run: Runner, workspace: Workspace) -> 
     assert "not normalised yet" in result.stderr
     assert episode(workspace, "inte-klar").status == "draft"
     assert "no episode 'finns-inte'" in run("episode", "normalize", "finns-inte", expect=1).stderr
+
+
+def test_normalize_that_cannot_hold_the_ceiling_exits_1_and_marks_nothing(
+    run: Runner, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An MP3 over the ceiling after every attempt (forced here: the limiter aims 3 dB over,
+    one attempt) is one line, exit 1, no file, and the episode stays un-normalised."""
+    from outreach.audio import normalize
+
+    run("episode", "add", str(SPEECH), "--title", "Het")
+    monkeypatch.setattr(normalize, "ENCODER_HEADROOM_DB", -3.0)
+    monkeypatch.setattr(normalize, "MAX_ATTEMPTS", 1)
+    monkeypatch.setenv("OUTREACH_AUDIO_TARGET_LUFS", "-12")
+    result = run("episode", "normalize", "het", expect=1)
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error:") and "is over the -1 dBTP ceiling" in error, result.stderr
+    assert "nothing was written" in error
+    found = episode(workspace, "het")
+    assert found.audio is None and found.loudness_lufs is None and found.audio_sha256 is None
+    assert not (workspace.root / "episodes/het/het.mp3").exists()
+    assert "not normalised yet" in run("episode", "publish", "het", expect=1).stderr
+
+
+def _refused(run: Runner, workspace: Workspace, message: str, fix: str) -> None:
+    result = run("episode", "publish", "mote-i-umea", expect=1)
+    error = result.stderr.strip()
+    assert error.startswith("Error:") and "\n" not in error, error
+    assert message in error and fix in error, error
+    assert episode(workspace, "mote-i-umea").status == "draft"
+
+
+def test_publish_gate_refuses_what_listeners_should_not_get(
+    normalised: Episode, run: Runner, workspace: Workspace
+) -> None:
+    """The gate re-measures nothing heavy: stored figures, the MP3's size and hash, exports."""
+    normalize = "run 'outreach episode normalize mote-i-umea'"
+    assert "OK: may be published" in run("episode", "check", "mote-i-umea").output
+    # Stored measurements that break the targets (as the +17 dBTP episode of issue 15 had).
+    with session_scope(workspace) as session:
+        found = session.scalar(select(Episode).where(Episode.slug == "mote-i-umea"))
+        assert found is not None
+        found.true_peak_dbtp = 17.03
+    _refused(run, workspace, "stored true peak +17.0 dBTP is over the -1 dBTP ceiling", normalize)
+    run("episode", "normalize", "mote-i-umea")
+    # The MP3 changed since it was measured (a re-encode, an edit, a copy from elsewhere).
+    mp3 = workspace.root / "episodes/mote-i-umea/mote-i-umea.mp3"
+    original = mp3.read_bytes()
+    mp3.write_bytes(original[:-1000])
+    _refused(run, workspace, "mote-i-umea.mp3 changed since it was measured", normalize)
+    mp3.unlink()
+    _refused(run, workspace, "not normalised yet", normalize)
+    mp3.write_bytes(original)
+    # Public transcript exports that no publishable version made are stale.
+    stray = workspace.root / "episodes/mote-i-umea/mote-i-umea.vtt"
+    stray.write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nOgranskad text\n")
+    _refused(run, workspace, "transcript exports are stale", "outreach transcript publish")
+    run("transcript", "publish", "mote-i-umea")
+    assert not stray.exists()
+    run("episode", "publish", "mote-i-umea")
+    assert episode(workspace, "mote-i-umea").status == "published"
+
+
+def test_check_measures_the_mp3_itself(
+    normalised: Episode, run: Runner, workspace: Workspace
+) -> None:
+    """`episode check` decodes the file: an MP3 made 6 dB louder in place (size and stored
+    figures aside) fails on its own measurement."""
+    mp3 = workspace.root / "episodes/mote-i-umea/mote-i-umea.mp3"
+    louder = mp3.with_name("louder.mp3")
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(mp3), "-af", "volume=6dB"]
+        + ["-c:a", "libmp3lame", "-b:a", "96k", str(louder)],
+        check=True,
+    )
+    louder.replace(mp3)
+    result = run("episode", "check", "mote-i-umea", expect=1)
+    error = result.stderr.strip()
+    assert "\n" not in error
+    assert "is over the -1 dBTP ceiling" in error and "from the -16 LUFS target" in error
+    assert "changed since it was measured" in error
+    assert "run 'outreach episode normalize mote-i-umea'" in error
 
 
 @pytest.mark.slow

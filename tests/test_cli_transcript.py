@@ -35,6 +35,8 @@ pytestmark = pytest.mark.slow
 
 SPEECH_SECONDS = 13.64  # tests/fixtures/speech-sv.wav
 LEAD, TAIL = 6.0, 8.0
+# Two tracks whose turns interleave and overlap (tests/fixtures/make_audio_fixtures.py --turns).
+TURNS = (FIXTURES / "audio-turns-host.flac", FIXTURES / "audio-turns-guest.flac")
 
 
 def invoke(root: Path, *args: str, expect: int = 0) -> Result:
@@ -64,11 +66,22 @@ def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     anna = make_audio(FIXTURES / "speech-sv.wav", audio / "anna.wav", tail=gap)
     bo = make_audio(FIXTURES / "speech-sv.wav", audio / "bo.wav", lead=gap)
     make_episode(workspace, "samtal", [(anna, "Anna"), (bo, "Bo")])
+    make_episode(workspace, "turer", [(TURNS[0], "Jonatan"), (TURNS[1], "Karin")], language="en")
     outputs = {
         "english": invoke(workspace.root, "episode", "transcribe", "english", "--model", "tiny.en"),
         "svenska": invoke(workspace.root, "episode", "transcribe", "svenska"),
         "tystnad": invoke(workspace.root, "episode", "transcribe", "tystnad", "--beam-size", "1"),
         "samtal": invoke(workspace.root, "episode", "transcribe", "samtal", "--beam-size", "1"),
+        "turer": invoke(
+            workspace.root,
+            "episode",
+            "transcribe",
+            "turer",
+            "--model",
+            "tiny.en",
+            "--beam-size",
+            "1",
+        ),
     }
     workspace.outputs = outputs  # type: ignore[attr-defined]
     yield workspace
@@ -175,6 +188,52 @@ def test_multitrack_merges_by_time_with_speaker_names(studio: Workspace) -> None
     assert [p.split(":")[0] for p in text.strip().split("\n\n")] == ["Anna", "Bo"]
     page = (folder / "samtal.html").read_text(encoding="utf-8")
     assert page.count("<cite>") == 2 and "<cite>Bo</cite>" in page
+
+
+def _turns(speakers: list[str | None]) -> list[str | None]:
+    """Consecutive repeats collapsed: the order in which the speakers take turns."""
+    return [s for i, s in enumerate(speakers) if i == 0 or s != speakers[i - 1]]
+
+
+def _in_order_without_overlap(spans: list[tuple[float, float]]) -> None:
+    assert spans, "nothing exported"
+    for (start, end), (following, _) in zip(spans, spans[1:], strict=False):
+        assert start <= end <= following, spans
+
+
+def test_multitrack_turns_are_in_spoken_order_in_every_export(studio: Workspace) -> None:
+    """Jonatan's track holds his greeting and, 2.3 s later, his question; Karin's reply starts
+    before his greeting ends. Whisper gives his track one segment 0.0-6.7 s: once sorted by
+    start, his question came before her reply in JSON, TXT and HTML, and her next answer had no
+    name. Every export now lists the four turns in order, each named, none overlapping."""
+    expected = ["Jonatan", "Karin", "Jonatan", "Karin"]
+    segments = segments_of(studio, "turer")
+    assert _turns([s["speaker"] for s in segments]) == expected
+    _in_order_without_overlap([(s["start"], s["end"]) for s in segments])
+    folder = studio.episodes_dir / "turer" / "transcripts" / "v1"
+    cues = webvtt.read(str(folder / "turer.vtt")).captions
+    assert None not in [c.voice for c in cues]
+    assert _turns([c.voice for c in cues]) == expected
+    _in_order_without_overlap([(c.start_in_seconds, c.end_in_seconds) for c in cues])
+    subtitles = list(srt.parse((folder / "turer.srt").read_text(encoding="utf-8")))
+    _in_order_without_overlap([(s.start.total_seconds(), s.end.total_seconds()) for s in subtitles])
+    named = [s.content.split(":")[0] for s in subtitles if re.match(r"^\w+:", s.content)]
+    assert named == expected and re.match(r"^\w+:", subtitles[0].content)
+    document = json.loads((folder / "turer.json").read_text(encoding="utf-8"))
+    assert _turns([item.get("speaker") for item in document["segments"]]) == expected
+    _in_order_without_overlap([(i["startTime"], i["endTime"]) for i in document["segments"]])
+    paragraphs = (folder / "turer.txt").read_text(encoding="utf-8").strip().split("\n\n")
+    assert [p.split(":")[0] for p in paragraphs] == expected
+    page = (folder / "turer.html").read_text(encoding="utf-8")
+    rows = re.findall(r'<p><cite>(\w+)</cite> <time datetime="PT([\d.]+)S">', page)
+    assert [name for name, _ in rows] == expected and page.count("<p>") == 4
+    assert [float(t) for _, t in rows] == sorted(float(t) for _, t in rows)
+    shown = invoke(studio.root, "transcript", "show", "turer").output.splitlines()[1:]
+    assert _turns([re.sub(r"^\[[\d:.]+\] (\w+):.*", r"\1", line) for line in shown]) == expected
+    # What was said, in the order it was said, in every text export.
+    for text in (" ".join(paragraphs).lower(), page.lower()):
+        places = [text.index(word) for word in ("welcome", "thank", "build", "library")]
+        assert places == sorted(places), text
 
 
 def test_transcript_list_show_export(studio: Workspace, tmp_path: Path) -> None:

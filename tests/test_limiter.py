@@ -186,3 +186,27 @@ def test_limiter_timing_in_control_steps() -> None:
         assert shape.release_db == pytest.approx(
             first_pass.LIMITER_RELEASE_DB_PER_SECOND * step / rate
         )
+
+
+@pytest.mark.parametrize("offset_ms", [0.0, 0.5, 1.0, 2.5, 4.0])
+@pytest.mark.parametrize("burst_ms", [0.5, 3.0, 10.0])
+def test_a_burst_at_the_very_start_is_limited_too(
+    tmp_path: Path, offset_ms: float, burst_ms: float
+) -> None:
+    """The look-ahead has no steps before the first one to ramp down over: a hot 2.5 kHz burst
+    in the first milliseconds passed with only a quarter of its reduction (+17 dBTP in the
+    MP3 at 20 dB of make-up gain). The limiter now starts already down as far as they need."""
+    rate = 44100
+    rng = np.random.default_rng(3)
+    signal_in = 0.003 * rng.standard_normal((rate, 1))
+    t = np.arange(max(1, round(burst_ms / 1000 * rate)))
+    start = round(offset_ms / 1000 * rate)
+    signal_in[start : start + len(t), 0] += 0.56 * np.sin(2 * np.pi * 2500 / rate * t)
+    blocks = iter([signal_in.astype(np.float32)])
+    _, programme = first_pass.record_programme(
+        blocks, tmp_path, 1, rate, dual_mono=False, progress=None, total_seconds=0.0
+    )
+    plan = limiter.limiter_pass(programme, 22.0, -2.0, tmp_path / "gains.f32")
+    meter = loudness.TruePeakMeter(1)
+    meter.add(_encoded_samples(programme, plan))
+    assert 20 * math.log10(meter.finish()) <= -2.0 + 0.01

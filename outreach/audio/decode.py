@@ -44,6 +44,11 @@ class AudioInfo:
     duration_seconds: float
 
 
+# Input sanity (`_check_plausible`): no speech is recorded below 8 kHz; a decoded length may
+# differ from the container's by a few seconds (VBR estimates) but not by half.
+MIN_SAMPLE_RATE = 8000
+DURATION_SLACK_SECONDS = 5.0
+DURATION_RATIO = 1.5
 _STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: Audio: ([^,\s]+)[^,]*, (\d+) Hz, ([^,]+)")
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "5.0": 5, "5.1": 6}
 
@@ -104,7 +109,39 @@ def probe(path: Path) -> AudioInfo:
     duration = int(times[-1]) / 1e6 if times else 0.0
     if duration <= 0:
         raise ValidationError(f"{path}: contains no audio samples")
-    return AudioInfo(path, codec, channels, rate, duration)
+    info = AudioInfo(path, codec, channels, rate, duration)
+    _check_plausible(info, _container_duration(stderr))
+    return info
+
+
+def _container_duration(stderr: str) -> float | None:
+    found = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", stderr)
+    if found is None:
+        return None
+    return int(found.group(1)) * 3600 + int(found.group(2)) * 60 + float(found.group(3))
+
+
+def _check_plausible(info: AudioInfo, container_seconds: float | None) -> None:
+    """Refuse what decodes but cannot be a recording: a damaged header makes 4 KB into an hour.
+
+    A WAV header claiming 1 Hz decoded to a 33-minute file, which normalising then resampled
+    into 24 MB of MP3 at +10 dBTP. No speech is recorded below MIN_SAMPLE_RATE. A container that
+    states its length should agree with what decodes (streams without one say nothing).
+    """
+    if info.sample_rate < MIN_SAMPLE_RATE:
+        raise ValidationError(
+            f"{info.path}: sample rate {info.sample_rate} Hz is below"
+            f" {MIN_SAMPLE_RATE // 1000} kHz (a damaged header?); export the audio again"
+        )
+    if container_seconds is None or container_seconds <= 0:
+        return
+    longer = max(container_seconds, info.duration_seconds)
+    shorter = min(container_seconds, info.duration_seconds)
+    if longer - shorter > DURATION_SLACK_SECONDS and longer > DURATION_RATIO * shorter:
+        raise ValidationError(
+            f"{info.path}: decodes to {info.duration_seconds:.1f} s but its header says"
+            f" {container_seconds:.1f} s (a damaged file?); export the audio again"
+        )
 
 
 def _stream_info(path: Path, stderr: str) -> tuple[str, int, int] | None:
@@ -131,12 +168,7 @@ def probe_header(path: Path) -> AudioInfo:
     info = _stream_info(path, result.stderr)
     if info is None:
         raise AudioError(f"{path}: not an audio file (no audio stream)")
-    found = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", result.stderr)
-    duration = (
-        int(found.group(1)) * 3600 + int(found.group(2)) * 60 + float(found.group(3))
-        if found
-        else 0.0
-    )
+    duration = _container_duration(result.stderr) or 0.0
     return AudioInfo(Path(path), info[0], info[2], info[1], duration)
 
 
@@ -219,18 +251,3 @@ def measure(
         if progress:
             progress(step, meter.frames / sample_rate, total_seconds)
     return meter.result()
-
-
-def pcm_blocks(stream: IO[bytes], channels: int, block_frames: int) -> Iterator[Block]:
-    frame_bytes = 4 * channels
-    want = block_frames * frame_bytes
-    pending = b""
-    while True:
-        data = stream.read(want)
-        if not data:
-            break
-        data = pending + data
-        usable = len(data) - len(data) % frame_bytes
-        pending = data[usable:]
-        if usable:
-            yield np.frombuffer(data[:usable], dtype="<f4").reshape(-1, channels)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +16,11 @@ from typing import IO, Any, Protocol
 
 import numpy as np
 
-from outreach.audio.decode import ffmpeg_exe, last_error_line, pcm_blocks, read_stderr, stderr_file
+from outreach.audio.check import ebur128_filter, parse_summary
+from outreach.audio.decode import ffmpeg_exe, last_error_line, read_stderr, stderr_file
 from outreach.audio.limiter import Plan, limited_blocks
-from outreach.audio.loudness import LoudnessMeter, Measurement
-from outreach.audio.programme import BLOCK_FRAMES, Programme, Progress
+from outreach.audio.loudness import Measurement
+from outreach.audio.programme import Programme, Progress
 from outreach.errors import AudioError
 
 # libmp3lame's encoder delay (576 + the decoder's 529 samples), which its LAME header tells
@@ -72,12 +72,14 @@ def encode_and_check(
     """Feed the planned (gained and limited) programme to libmp3lame; measure the MP3 as it is made.
 
     ffmpeg's tee muxer writes the encoded packets both to `folder/encoded.mp3` (seekable, so it
-    gets its Xing/LAME header) and to a pipe into a second ffmpeg that decodes them again; that
-    PCM is measured as it arrives, so the check of the encoded file costs no extra pass.
+    gets its Xing/LAME header) and to a pipe into a second ffmpeg that decodes them again and
+    meters them with its own `ebur128` (see `check`), so the independent check of the encoded
+    file costs no extra pass and no Python time.
     """
     encoded = folder / "encoded.mp3"
-    encoder_command, decoder_command = _commands(programme, encoded.name, bitrate_kbps)
-    meter = LoudnessMeter(programme.channels, programme.sample_rate, dual_mono=dual_mono)
+    encoder_command, decoder_command = _commands(
+        programme, encoded.name, bitrate_kbps, dual_mono=dual_mono
+    )
     failures: list[BaseException] = []
     with stderr_file() as encoder_err, stderr_file() as decoder_err:
         encoder = subprocess.Popen(
@@ -88,42 +90,39 @@ def encode_and_check(
             cwd=folder,
         )
         decoder = subprocess.Popen(
-            decoder_command, stdin=encoder.stdout, stdout=subprocess.PIPE, stderr=decoder_err
+            decoder_command, stdin=encoder.stdout, stdout=subprocess.DEVNULL, stderr=decoder_err
         )
         assert encoder.stdin is not None and encoder.stdout is not None
-        assert decoder.stdout is not None
         encoder.stdout.close()  # the decoder holds it now
-        feeder = threading.Thread(
-            target=_feed,
-            args=(programme, plan, encoder.stdin, progress, failures),
-            name="mp3-feed",
-            daemon=True,
-        )
-        feeder.start()
-        completed = False
         try:
-            _measure_played(decoder.stdout, programme, meter)
-            completed = True
+            _feed(programme, plan, encoder.stdin, progress, failures)
         finally:
-            if not completed:
-                encoder.kill()
-                decoder.kill()
-            feeder.join()
-            decoder.stdout.close()
             encoder_code, decoder_code = encoder.wait(), decoder.wait()
         if failures:
             raise failures[0]
         if encoder_code != 0:
             raise AudioError(f"MP3 encoding failed: {last_error_line(read_stderr(encoder_err))}")
+        report = read_stderr(decoder_err)
         if decoder_code != 0:
-            raise AudioError(
-                f"could not decode the encoded MP3: {last_error_line(read_stderr(decoder_err))}"
-            )
-    return encoded, meter.result()
+            raise AudioError(f"could not decode the encoded MP3: {last_error_line(report)}")
+    measured = parse_summary(
+        report,
+        channels=programme.channels,
+        sample_rate=programme.sample_rate,
+        frames=programme.frames,
+    )
+    return encoded, measured
 
 
-def _commands(programme: Programme, name: str, bitrate_kbps: int) -> tuple[list[str], list[str]]:
-    """The encoder (PCM on stdin; the MP3 to `name` and to stdout) and the decoder after it."""
+def _commands(
+    programme: Programme, name: str, bitrate_kbps: int, *, dual_mono: bool
+) -> tuple[list[str], list[str]]:
+    """The encoder (PCM on stdin; the MP3 to `name` and to stdout) and the meter after it.
+
+    The stream has no LAME header, so its decoder does not drop the encoder delay (the file's
+    decoder does): `atrim` skips it, and the padding at the end, so the meter reads exactly the
+    samples a player of the file plays.
+    """
     channels, rate = str(programme.channels), str(programme.sample_rate)
     slave = "f=mp3:id3v2_version=0"
     encoder = [
@@ -132,10 +131,11 @@ def _commands(programme: Programme, name: str, bitrate_kbps: int) -> tuple[list[
         "-map", "0:a", *_lame_arguments(bitrate_kbps, programme.sample_rate, programme.channels),
         "-f", "tee", f"[{slave}:write_xing=1]{name}|[{slave}:write_xing=0]pipe:1",
     ]  # fmt: skip
+    start, end = MP3_ENCODER_DELAY_FRAMES, MP3_ENCODER_DELAY_FRAMES + programme.frames
+    meter = f"atrim=start_sample={start}:end_sample={end},{ebur128_filter(dual_mono=dual_mono)}"
     decoder = [
-        ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error",
-        "-f", "mp3", "-i", "pipe:0", "-ac", channels, "-ar", rate,
-        "-f", "f32le", "-c:a", "pcm_f32le", "pipe:1",
+        ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats",
+        "-f", "mp3", "-i", "pipe:0", "-af", meter, "-f", "null", "-",
     ]  # fmt: skip
     return encoder, decoder
 
@@ -147,7 +147,7 @@ def _feed(
     progress: Progress | None,
     failures: list[BaseException],
 ) -> None:
-    """The encoder's stdin (in a thread): the limited programme, then EOF."""
+    """The encoder's stdin: the limited programme, then EOF."""
     rate, done = programme.sample_rate, 0
     try:
         for block in limited_blocks(programme, plan):
@@ -157,25 +157,11 @@ def _feed(
                 progress("encoding", done / rate, programme.frames / rate)
     except BrokenPipeError:
         pass  # the encoder stopped; its exit status and stderr tell why
-    except BaseException as exc:  # re-raised in the calling thread
+    except BaseException as exc:  # re-raised once the encoder has stopped
         failures.append(exc)
     finally:
         with contextlib.suppress(BrokenPipeError):
             sink.close()
-
-
-def _measure_played(stream: IO[bytes], programme: Programme, meter: LoudnessMeter) -> None:
-    """Meter the decoded stream: exactly the samples a player of the file plays.
-
-    The stream has no LAME header, so its decoder does not drop the encoder delay (the file's
-    decoder does): skip it, and the padding at the end.
-    """
-    skip, wanted = MP3_ENCODER_DELAY_FRAMES, programme.frames
-    for block in pcm_blocks(stream, programme.channels, BLOCK_FRAMES):
-        if skip:
-            dropped = min(skip, len(block))
-            block, skip = block[dropped:], skip - dropped
-        meter.add(block[: max(0, wanted - meter.frames)])
 
 
 def _lame_arguments(bitrate_kbps: int, rate: int, channels: int) -> list[str]:

@@ -97,6 +97,8 @@ def limiter_pass(
             rows = rows.reshape(-1, RECORD_FIELDS)
             needed = np.minimum(0.0, headroom - rows[:, 0].astype(np.float64))
             held = ndimage.minimum_filter1d(needed, 2 * hold + 1, mode="constant", cval=0.0)
+            if first == 0:
+                tail = _lead_in(needed, shape.lookahead)
             held = held[first - low : last - low]
             ramp = shape.release_db * np.arange(1, len(held) + 1)
             release = ramp + np.minimum(np.minimum.accumulate(held - ramp), released)
@@ -135,6 +137,19 @@ def limiter_pass(
     powers = energy * (linear * linear / programme.hop)
     lufs = integrated_lufs(powers[:, None], programme.weight)
     return Plan(gain_db, limit_dbtp, lufs, stats, keep)
+
+
+def _lead_in(needed: NDArray[np.float64], lookahead: int) -> NDArray[np.float64]:
+    """The reductions of the `lookahead` steps before the first one, as the average sees them.
+
+    A transient in the first milliseconds has no earlier steps for the gain to ramp down over;
+    counting them as untouched let such a burst through with a quarter of its reduction. Each
+    of these virtual steps is held like a real one: it needs what the first steps within its
+    hold need, so the programme starts already down as far as they require.
+    """
+    reach = np.minimum.accumulate(needed[: lookahead + 1])
+    reach = np.concatenate([reach, np.full(lookahead + 1 - len(reach), reach[-1])])
+    return np.asarray(1.0 - 10.0 ** (reach[1:] / 20.0))
 
 
 def _add_energy(

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from outreach.audio.check import FileStamp, problems, stamp
 from outreach.audio.decode import decode_blocks
 from outreach.audio.encode import Tags, encode_and_check, write_tags
 from outreach.audio.limiter import MAX_MAKEUP_DB, LimiterStats, Plan, solve_gain
@@ -44,10 +45,11 @@ RETRY_PEAK_MARGIN_DB = 0.3
 # libmp3lame (through ffmpeg) plays back about 0.45 dB quieter than the PCM it was given, even
 # for a pure tone: the plan aims the PCM this much higher, and a retry uses the measured offset.
 MP3_LEVEL_OFFSET_DB = 0.45
-# The encode is redone only when the MP3 misses the target by more than this (the target is
-# +-0.5 LU; the margin covers the spread between meters).
+# The encode is redone when the MP3 misses the target by more than this (the promise is +-0.5
+# LU, check.TARGET_TOLERANCE_LU; the margin covers ebur128's one printed decimal). After
+# MAX_ATTEMPTS encodes an MP3 that still breaks the promise is refused, not written.
 LOUDNESS_TOLERANCE_LU = 0.4
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 4
 
 
 @dataclass
@@ -62,6 +64,7 @@ class NormalizeReport:
     limiter: LimiterStats
     output: Path
     byte_size: int
+    sha256: str = ""
     attempts: int = 1
     # Loudness the limited PCM was predicted to have (before the encoder's level offset).
     predicted_lufs: float = -math.inf
@@ -138,7 +141,7 @@ def normalize_loudness(
             )
             if _landed(aim, plan, after, last=attempt == MAX_ATTEMPTS):
                 break
-        byte_size = _install(encoded, output, tags, after.duration_seconds)
+        stamp = _install(encoded, output, tags, after.duration_seconds)
     return NormalizeReport(
         before=before,
         after=after,
@@ -147,7 +150,8 @@ def normalize_loudness(
         ceiling_dbtp=ceiling_dbtp,
         limiter=plan.stats,
         output=output,
-        byte_size=byte_size,
+        byte_size=stamp.byte_size,
+        sha256=stamp.sha256,
         attempts=attempt,
         predicted_lufs=plan.lufs - aim.level_offset,
         plan_passes=aim.plan_passes,
@@ -182,19 +186,27 @@ def _plan(
 
 
 def _landed(aim: _Aim, plan: Plan, after: Measurement, *, last: bool) -> bool:
-    """Whether to stop (the encoded MP3 is good, or this was the `last` attempt); if not, revise
-    `aim` from what the MP3 measured."""
-    loudness_error = aim.target_lufs - after.integrated_lufs
-    peak_excess = after.true_peak_dbtp - aim.ceiling_dbtp
+    """Whether the encoded MP3 is good; if not, revise `aim` from what it measured, or (on the
+    `last` attempt, or when no gain can reach the target) refuse with the reason."""
     if abs(aim.planned_lufs - plan.lufs) > LOUDNESS_TOLERANCE_LU:
         # No gain reaches the target under this ceiling: encoding again won't help.
-        aim.notes.append(
-            f"{aim.target_lufs:g} LUFS is out of reach under the ceiling (the limiter"
-            f" would have to cut more than {MAX_MAKEUP_DB:g} dB)"
+        raise AudioError(
+            f"{aim.target_lufs:g} LUFS is out of reach under the {aim.ceiling_dbtp:g} dBTP"
+            f" ceiling (the limiter would have to cut more than {MAX_MAKEUP_DB:g} dB);"
+            " lower [audio] target_lufs"
         )
-        loudness_error = 0.0
-    if last or (abs(loudness_error) <= LOUDNESS_TOLERANCE_LU and peak_excess <= 0):
+    broken = problems(after, target_lufs=aim.target_lufs, ceiling_dbtp=aim.ceiling_dbtp)
+    loudness_error = aim.target_lufs - after.integrated_lufs
+    peak_excess = after.true_peak_dbtp - aim.ceiling_dbtp
+    if not broken and abs(loudness_error) <= LOUDNESS_TOLERANCE_LU:
         return True
+    if last:
+        if not broken:
+            return True
+        raise AudioError(
+            f"the MP3 still breaks the targets after {MAX_ATTEMPTS} encode(s)"
+            f" ({'; '.join(broken)}); nothing was written"
+        )
     if peak_excess > 0:
         aim.limit_dbtp -= peak_excess + RETRY_PEAK_MARGIN_DB
         aim.notes.append(f"the MP3 peaked {peak_excess:.2f} dB over; limiting lower")
@@ -205,13 +217,11 @@ def _landed(aim: _Aim, plan: Plan, after: Measurement, *, last: bool) -> bool:
     return False
 
 
-def _install(encoded: Path, output: Path, tags: Tags | None, duration_seconds: float) -> int:
-    """Tag the encoded MP3 and move it to `output` atomically; its size in bytes."""
+def _install(encoded: Path, output: Path, tags: Tags | None, duration_seconds: float) -> FileStamp:
+    """Tag the encoded MP3 and move it to `output` atomically; its size and hash."""
     with atomic_path(output, suffix=".mp3") as tmp:
         os.replace(encoded, tmp)
         if tags is not None:
             write_tags(tmp, tags, duration_seconds=duration_seconds)
-        byte_size = tmp.stat().st_size
-        # The MP3 is published media (mkstemp made the temporary file private).
-        tmp.chmod(0o644)
-    return byte_size
+        measured = stamp(tmp)
+    return measured

@@ -1,5 +1,5 @@
 """`outreach episode ...`: podcast episodes (add, import-feed, list, show, normalize, transcribe,
-publish, unpublish)."""
+check, publish, unpublish)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from outreach.db import session_scope
 from outreach.errors import ValidationError
 from outreach.feed import importer as feed_import
 from outreach.fetch import read_source
-from outreach.models import Episode
-from outreach.podcast import episodes, transcripts
+from outreach.podcast import episodes, people, publishing, transcripts
 from outreach.workspace import Workspace
 
 AudioPath = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -32,31 +31,6 @@ def episode_group() -> None:
         outreach episode normalize mote-i-umea
         outreach episode list
     """
-
-
-def _people(
-    hosts: tuple[str, ...],
-    guests: tuple[str, ...],
-    named: tuple[str, ...],
-    default_hosts: list[str],
-) -> tuple[list[episodes.PersonSpec], list[episodes.PersonSpec]]:
-    host_specs = [
-        episodes.parse_person(h, "host", consent_named=True) for h in (hosts or default_hosts)
-    ]
-    guest_specs = [episodes.parse_person(g, "guest") for g in guests]
-    for key in named:
-        wanted = key.strip().lower()
-        matches = [
-            i
-            for i, g in enumerate(guest_specs)
-            if wanted in (g.name.lower(), (g.email or "").lower())
-        ]
-        if not matches:
-            raise ValidationError(f"--named {key!r} matches no --guest (give the name or e-mail)")
-        for i in matches:
-            g = guest_specs[i]
-            guest_specs[i] = episodes.PersonSpec(g.name, g.email, g.role, consent_named=True)
-    return host_specs, guest_specs
 
 
 @episode_group.command("add")
@@ -116,8 +90,8 @@ def episode_add(
             --cover omslag.jpg --chapters chapters.json --summary beskrivning.md
     """
     settings = workspace.settings
-    host_specs, guest_specs = _people(hosts, guests, named, settings.show.hosts)
-    when = episodes.parse_published(published, settings.newsletter.timezone) if published else None
+    host_specs, guest_specs = people.from_options(hosts, guests, named, settings.show.hosts)
+    when = people.parse_published(published, settings.newsletter.timezone) if published else None
     text = None
     if summary is not None:
         try:
@@ -151,24 +125,6 @@ def episode_add(
         click.echo(f"Next: outreach episode normalize {episode.slug}")
 
 
-def _row(episode: Episode) -> dict[str, Any]:
-    return {
-        "slug": episode.slug,
-        "guid": episode.guid,
-        "number": episode.number,
-        "season": episode.season,
-        "title": episode.title,
-        "status": episode.status,
-        "published_at": episode.published_at.isoformat() if episode.published_at else None,
-        "audio": episode.audio,
-        "duration_seconds": episode.duration_seconds,
-        "byte_size": episode.byte_size,
-        "loudness_lufs": episode.loudness_lufs,
-        "true_peak_dbtp": episode.true_peak_dbtp,
-        "loudness_range_lu": episode.loudness_range_lu,
-    }
-
-
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -188,7 +144,7 @@ def episode_list(workspace: Workspace, status: str | None, as_json: bool) -> Non
         outreach episode list --status published
     """
     with session_scope(workspace) as session:
-        rows = [_row(e) for e in episodes.list_episodes(session, status)]
+        rows = [episodes.episode_row(e) for e in episodes.list_episodes(session, status)]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -220,20 +176,7 @@ def episode_show(workspace: Workspace, slug: str, as_json: bool) -> None:
         outreach episode show mote-i-umea
     """
     with session_scope(workspace) as session:
-        episode = episodes.get_episode(session, slug)
-        data = _row(episode)
-        data["summary"] = episode.summary
-        data["cover"] = episode.cover
-        data["chapters"] = episode.chapters
-        mixed = episodes.mix_path(workspace, episode)
-        data["mix"] = str(mixed.relative_to(workspace.root)) if mixed else None
-        data["tracks"] = [
-            {"position": t.position, "path": t.path, "speaker": t.speaker} for t in episode.tracks
-        ]
-        data["people"] = [
-            {"name": p.name, "email": p.email, "role": p.role, "consent_named": p.consent_named}
-            for p in episode.people
-        ]
+        data = episodes.episode_details(workspace, episodes.get_episode(session, slug))
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -323,17 +266,43 @@ def episode_normalize(workspace: Workspace, slug: str) -> None:
 def episode_publish(workspace: Workspace, slug: str, when: str | None) -> None:
     """Publish a normalised episode (it then appears in the feed and is served).
 
+    Refused, with the command that fixes it, when the loudness stored at normalisation breaks
+    the [audio] targets, when the MP3 is missing or changed since it was measured, or when the
+    transcript exports are stale. `outreach episode check` measures the MP3 itself.
+
     \b
     Example:
         outreach episode publish mote-i-umea --date 2023-04-26
     """
-    moment = (
-        episodes.parse_published(when, workspace.settings.newsletter.timezone) if when else None
-    )
+    moment = people.parse_published(when, workspace.settings.newsletter.timezone) if when else None
     with session_scope(workspace) as session:
-        episode = episodes.publish_episode(session, workspace, slug, moment)
+        episode = publishing.publish_episode(session, workspace, slug, moment)
         stamp = episode.published_at.isoformat() if episode.published_at else ""
         click.echo(f"Published {episode.slug} ({stamp})")
+
+
+@episode_group.command("check")
+@click.argument("slug")
+@pass_workspace
+def episode_check(workspace: Workspace, slug: str) -> None:
+    """Measure the episode's MP3 with ffmpeg's own meter and run the publish gate.
+
+    Decodes the whole MP3 (ebur128, 4x-oversampled true peak): exits 1, naming what breaks the
+    [audio] targets and the command that fixes it, or 0 when it may be published.
+
+    \b
+    Example:
+        outreach episode check mote-i-umea
+    """
+    with session_scope(workspace) as session:
+        report = publishing.check_episode(session, workspace, slug)
+    click.echo(
+        f"{report.measured.describe()}; sample peak {report.measured.sample_peak_dbfs:.1f} dBFS"
+        f" (target {report.target_lufs:g} LUFS, ceiling {report.ceiling_dbtp:g} dBTP)"
+    )
+    if report.problems:
+        raise ValidationError(f"episode {slug!r}: {'; '.join(report.problems)}")
+    click.echo("OK: may be published")
 
 
 @episode_group.command("unpublish")
@@ -347,7 +316,7 @@ def episode_unpublish(workspace: Workspace, slug: str) -> None:
         outreach episode unpublish mote-i-umea
     """
     with session_scope(workspace) as session:
-        episode = episodes.unpublish_episode(session, slug)
+        episode = publishing.unpublish_episode(session, slug)
         click.echo(f"Unpublished {episode.slug} (now draft)")
 
 

@@ -196,7 +196,7 @@ def subscriber_export(workspace: Workspace, subscriber: str | None, output: Path
     with session_scope(workspace) as session:
         text = export.export_subscribers(session, subscriber)
     if output:
-        atomic_write_text(output, text)
+        atomic_write_text(output, text, private=True)  # personal data
         click.echo(f"Wrote {output}")
     else:
         click.echo(text, nl=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -12,7 +13,8 @@ from outreach.fsutil import atomic_write_text
 from outreach.models import Transcript
 from outreach.podcast import episodes, transcripts
 from outreach.timeutil import clock
-from outreach.transcription.formats import EXPORT_FORMATS
+from outreach.transcription import Segment
+from outreach.transcription.formats import EXPORT_FORMATS, in_time_order
 from outreach.workspace import Workspace
 
 
@@ -86,7 +88,7 @@ def transcript_show(workspace: Workspace, slug: str, version: int | None) -> Non
         click.echo(
             f"# {episode.title}: transcript version {transcript.version} ({_origin(transcript)})"
         )
-        for segment in transcript.segments:
+        for segment in in_time_order(cast(list[Segment], transcript.segments)):
             stamp = clock(float(segment["start"]), always_hours=True)
             speaker = f"{segment['speaker']}: " if segment.get("speaker") else ""
             click.echo(f"[{stamp}] {speaker}{segment['text']}")

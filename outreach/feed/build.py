@@ -36,6 +36,7 @@ from outreach.feed.spec import (
 from outreach.feed.validate import ImageFetcher, Problem, errors_in, validate_feed
 from outreach.fsutil import atomic_write_bytes
 from outreach.models import Edition, Episode, Event, Meta, Transcript
+from outreach.podcast.summary import summary_html
 from outreach.podcast.transcripts import episodes_with_publishable_version
 from outreach.sanitize import apple_html, shorten_html, xml_text
 from outreach.workspace import Workspace
@@ -255,7 +256,7 @@ class _PodcastGatherer:
         return self.episode_url(episode, audio.name), size, "audio/mpeg"
 
     def description(self, episode: Episode) -> str:
-        html_text = apple_html(episode.summary or "") or apple_html(episode.title)
+        html_text = summary_html(episode.summary) or apple_html(episode.title)
         shortened = shorten_html(html_text, MAX_DESCRIPTION_BYTES)
         if shortened != html_text:
             self.report.warnings.append(

@@ -175,7 +175,7 @@ class OutboxTransport(_BaseTransport):
         path = self.directory / f"{stamp}-{uuid.uuid4().hex[:12]}.eml"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path, data)
+            atomic_write_bytes(path, data, private=True)  # addresses: personal data
         except OSError as exc:
             raise MailError(
                 f"cannot write to the outbox {self.directory}: {exc.strerror}"

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outreach.podcast.summary import summary_text
 from outreach.models import Call, Edition, Episode, Recording
 from outreach.models import Event as EventRow
 from outreach.newsletter.edition import FROZEN_STATUSES
@@ -185,5 +186,5 @@ def _episodes(
             url = show.base_url.rstrip("/") + "/" + episode.audio.lstrip("/")
         else:
             url = show.link
-        items.append(LinkItem(episode.title, url, day, episode.summary))
+        items.append(LinkItem(episode.title, url, day, summary_text(episode.summary) or None))
     return items

@@ -1,4 +1,4 @@
-"""Podcast episodes: add (copy sources in, permanent GUID), list, show, normalise, publish.
+"""Podcast episodes: add (copy sources in, permanent GUID), list, show, normalise.
 
 Files of an episode live in `episodes/<slug>/` (see DESIGN.md): the copied sources in `source/`
 (one Track row per file, `source/mix.<ext>` for a mixed file of a multitrack recording), the cover
@@ -17,9 +17,8 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.utils import parseaddr
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from filelock import FileLock, Timeout
 from sqlalchemy import select
@@ -33,7 +32,8 @@ from outreach.errors import NotFoundError, OutreachError, ValidationError
 from outreach.models import Episode, Person, Track, utcnow
 from outreach.podcast.chapters import Chapter, load_chapters
 from outreach.podcast.covers import CoverInfo, check_cover
-from outreach.subscribers.store import normalize_email
+from outreach.podcast.people import PersonSpec, assign_speakers
+from outreach.podcast.summary import summary_text
 from outreach.workspace import Workspace
 
 MAX_SLUG = 80
@@ -68,73 +68,6 @@ def unique_slug(session: Session, workspace: Workspace, base: str) -> str:
         slug = base[: MAX_SLUG - len(suffix)].rstrip("-") + suffix
         n += 1
     return slug
-
-
-@dataclass(frozen=True)
-class PersonSpec:
-    """A host or guest as given on the command line: "Namn <e-post>" or just "Namn"."""
-
-    name: str
-    email: str | None = None
-    role: str = "guest"
-    consent_named: bool = False
-
-
-def parse_person(text: str, role: str = "guest", consent_named: bool = False) -> PersonSpec:
-    text = text.strip()
-    if "<" in text:
-        name, address = parseaddr(text)
-        if not address:
-            raise ValidationError(f'cannot read {text!r}: write it as "Namn <e-post>"')
-        email: str | None = normalize_email(address)
-    elif "@" in text:
-        name, email = "", normalize_email(text)
-    else:
-        name, email = text, None
-    name = " ".join(name.split())
-    if not name:
-        raise ValidationError(
-            f'{text!r}: a {role} needs a name, e.g. "Karin Ek <karin@example.se>"'
-        )
-    return PersonSpec(name=name, email=email, role=role, consent_named=consent_named)
-
-
-def parse_published(value: str, timezone: str) -> dt.datetime:
-    """YYYY-MM-DD (06:00 local time, so no feed shows the day before) or an ISO date and time."""
-    value = value.strip()
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            day = dt.date.fromisoformat(value)
-            return dt.datetime.combine(day, dt.time(6, 0), ZoneInfo(timezone)).astimezone(dt.UTC)
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(
-            f"invalid date {value!r}: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[+01:00]"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(timezone))
-    return moment.astimezone(dt.UTC)
-
-
-def _assign_speakers(
-    count: int, speakers: Sequence[str], people: Sequence[PersonSpec]
-) -> list[str | None]:
-    """One speaker name per track: --speaker in order, else the hosts then the guests in order."""
-    if speakers:
-        if len(speakers) != count:
-            raise ValidationError(
-                f"{count} audio file(s) but {len(speakers)} --speaker name(s): give one per file"
-            )
-        return [" ".join(s.split()) or None for s in speakers]
-    if count == 1:
-        return [None]
-    names = [p.name for p in people]
-    if len(names) < count:
-        raise ValidationError(
-            f"{count} tracks but only {len(names)} host/guest name(s) to label them: pass "
-            "--speaker NAME once per file, in the order of the files"
-        )
-    return list(names[:count])
 
 
 def _safe_name(path: Path) -> str:
@@ -236,7 +169,7 @@ def _check_inputs(
     mix_info = decode.probe(Path(mix)) if mix is not None else None
     if mix is not None and len(sources) < 2:
         raise ValidationError("--mix is for multitrack episodes (two or more audio files)")
-    track_speakers = _assign_speakers(len(sources), speakers, people)
+    track_speakers = assign_speakers(len(sources), speakers, people)
     duration = (mix_info or max(infos, key=lambda i: i.duration_seconds)).duration_seconds
     cover_info = check_cover(Path(cover)) if cover is not None else None
     if chapters is not None:
@@ -353,7 +286,7 @@ def _tags(workspace: Workspace, episode: Episode, chapters: list[Chapter]) -> Ta
         author=show.author,
         year=when.year,
         language=ID3_LANGUAGES.get(episode.language, "swe"),
-        summary=episode.summary,
+        summary=summary_text(episode.summary) or None,
         number=episode.number,
         season=episode.season,
         cover=cover,
@@ -372,11 +305,14 @@ def normalize_episode(
     settings = workspace.settings.audio
     sources = normalisation_sources(workspace, episode)
     headers = [decode.probe_header(p) for p in sources]
+    for header in headers:  # added before `episode add` checked the rate
+        if header.sample_rate < decode.MIN_SAMPLE_RATE:
+            raise ValidationError(
+                f"{header.path.name}: sample rate {header.sample_rate} Hz is below"
+                f" {decode.MIN_SAMPLE_RATE // 1000} kHz (a damaged header?)"
+            )
     channels = 1 if all(h.channels == 1 for h in headers) else 2
-    if channels == 1 and not settings.mono_as_dual_mono:
-        target, dual_mono = settings.mono_target_lufs, False
-    else:
-        target, dual_mono = settings.target_lufs, channels == 1
+    target, dual_mono = loudness_target(workspace, channels)
     chapters = load_chapters(workspace.path(episode.chapters), None) if episode.chapters else []
     folder = workspace.episodes_dir / episode.slug
     output = folder / f"{episode.slug}.mp3"
@@ -409,29 +345,50 @@ def normalize_episode(
     episode.loudness_lufs = round(report.after.integrated_lufs, 2)
     episode.true_peak_dbtp = round(report.after.true_peak_dbtp, 2)
     episode.loudness_range_lu = round(report.after.loudness_range_lu, 2)
+    episode.audio_sha256 = report.sha256
     return report
 
 
-def is_normalised(workspace: Workspace, episode: Episode) -> bool:
-    return bool(episode.audio) and workspace.path(episode.audio or "").is_file()
+def loudness_target(workspace: Workspace, channels: int) -> tuple[float, bool]:
+    """The [audio] target for an MP3 of `channels`, and whether mono is measured as dual mono."""
+    settings = workspace.settings.audio
+    if channels == 1 and not settings.mono_as_dual_mono:
+        return settings.mono_target_lufs, False
+    return settings.target_lufs, channels == 1
 
 
-def publish_episode(
-    session: Session, workspace: Workspace, slug: str, when: dt.datetime | None = None
-) -> Episode:
-    """Mark published (status and published_at); refused until the episode is normalised."""
-    episode = get_episode(session, slug)
-    if not is_normalised(workspace, episode):
-        raise ValidationError(
-            f"episode {slug!r} is not normalised yet: run 'outreach episode normalize {slug}' first"
-        )
-    episode.status = "published"
-    episode.published_at = when or episode.published_at or utcnow()
-    return episode
+def episode_row(episode: Episode) -> dict[str, Any]:
+    """One episode as `episode list --json` prints it."""
+    return {
+        "slug": episode.slug,
+        "guid": episode.guid,
+        "number": episode.number,
+        "season": episode.season,
+        "title": episode.title,
+        "status": episode.status,
+        "published_at": episode.published_at.isoformat() if episode.published_at else None,
+        "audio": episode.audio,
+        "duration_seconds": episode.duration_seconds,
+        "byte_size": episode.byte_size,
+        "loudness_lufs": episode.loudness_lufs,
+        "true_peak_dbtp": episode.true_peak_dbtp,
+        "loudness_range_lu": episode.loudness_range_lu,
+    }
 
 
-def unpublish_episode(session: Session, slug: str) -> Episode:
-    """Back to draft; published_at is kept so publishing again keeps the original date."""
-    episode = get_episode(session, slug)
-    episode.status = "draft"
-    return episode
+def episode_details(workspace: Workspace, episode: Episode) -> dict[str, Any]:
+    """`episode_row` with summary, files, tracks and people (`episode show --json`)."""
+    data = episode_row(episode)
+    data["summary"] = episode.summary
+    data["cover"] = episode.cover
+    data["chapters"] = episode.chapters
+    mixed = mix_path(workspace, episode)
+    data["mix"] = str(mixed.relative_to(workspace.root)) if mixed else None
+    data["tracks"] = [
+        {"position": t.position, "path": t.path, "speaker": t.speaker} for t in episode.tracks
+    ]
+    data["people"] = [
+        {"name": p.name, "email": p.email, "role": p.role, "consent_named": p.consent_named}
+        for p in episode.people
+    ]
+    return data

@@ -380,21 +380,41 @@ def publish_exports(workspace: Workspace, session: Session, episode: Episode) ->
             path.unlink(missing_ok=True)
         note.unlink(missing_ok=True)
         return []
-    made_from = {
+    if _exports_match(workspace, episode, transcript):
+        return list(paths.values())
+    rendered = render_version(episode, transcript)
+    for fmt, path in paths.items():
+        atomic_write_text(path, rendered[fmt])
+    made_from = _made_from(episode, transcript)
+    atomic_write_text(note, json.dumps(made_from, ensure_ascii=False) + "\n")
+    return list(paths.values())
+
+
+def exports_are_current(workspace: Workspace, session: Session, episode: Episode) -> bool:
+    """Whether the public exports are what `publish_exports` would write now (nothing to do):
+    made from the publishable version, title and formats, or absent when there is none."""
+    transcript = publishable_version(
+        session, episode, review_enabled=workspace.settings.review.enabled
+    )
+    if transcript is None:
+        return not any(path.exists() for path in published_paths(workspace, episode).values())
+    return _exports_match(workspace, episode, transcript)
+
+
+def _made_from(episode: Episode, transcript: Transcript) -> dict[str, Any]:
+    return {
         "transcript": transcript.id,
         "version": transcript.version,
         "title": episode.title,
         "language": episode.language,
         "formats": FORMATS_REVISION,
     }
+
+
+def _exports_match(workspace: Workspace, episode: Episode, transcript: Transcript) -> bool:
+    note = episode_dir(workspace, episode) / "transcripts" / PUBLISHED_NOTE
     try:
-        current = json.loads(note.read_text(encoding="utf-8")) == made_from
+        current = json.loads(note.read_text(encoding="utf-8")) == _made_from(episode, transcript)
     except (OSError, ValueError):
         current = False
-    if current and all(path.is_file() for path in paths.values()):
-        return list(paths.values())
-    rendered = render_version(episode, transcript)
-    for fmt, path in paths.items():
-        atomic_write_text(path, rendered[fmt])
-    atomic_write_text(note, json.dumps(made_from, ensure_ascii=False) + "\n")
-    return list(paths.values())
+    return current and all(path.is_file() for path in published_paths(workspace, episode).values())

@@ -20,7 +20,6 @@ torch is imported inside the functions: the base install has no torch.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -335,16 +334,9 @@ def convert_ct2_dir(
     try:
         with atomic_path(out, suffix=".pt") as tmp:
             torch.save(checkpoint, tmp)
-            tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is no secret
     except OSError as exc:
         raise TranscriptionError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return dims
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def conversion_source(

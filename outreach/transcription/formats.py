@@ -21,7 +21,7 @@ from outreach.transcription import Segment, Word
 
 EXPORT_FORMATS = ("vtt", "srt", "json", "txt", "html")
 # Bump when any writer's output changes, so published exports are rewritten.
-FORMATS_REVISION = 1
+FORMATS_REVISION = 2
 VTT_LINE_CHARS = 65
 SRT_LINE_CHARS = 32
 CUE_LINES = 2
@@ -41,6 +41,12 @@ class Cue:
     end: float
     speaker: str | None
     lines: list[str]
+
+
+def in_time_order(segments: Sequence[Segment]) -> list[Segment]:
+    """Segments by start (a stable sort: versions stored before turns were merged in spoken
+    order, or edited, still export in the order they were said)."""
+    return sorted(segments, key=lambda s: (s["start"], s["end"]))
 
 
 def _clean(text: str) -> str:
@@ -100,9 +106,9 @@ def build_cues(
 ) -> list[Cue]:
     """Caption cues of ≤ `max_lines` lines of ≤ `line_chars`, in the order words were spoken.
 
-    A cue holds words of one segment only. When two speakers' segments overlap in time (tracks
-    merged from a multitrack recording), their words interleave by time, so `Namn:` marks every
-    real change of speaker in the order a viewer sees the cues.
+    A cue holds words of one segment only. When two speakers' segments overlap in time (a
+    version stored before tracks were merged into turns), their words interleave by time, so
+    `Namn:` marks every real change of speaker in the order a viewer sees the cues.
     """
     stream: list[tuple[float, int, str | None, Word]] = []
     for index, segment in enumerate(segments):
@@ -144,7 +150,7 @@ def build_cues(
     if timed:
         emit(timed)
     cues.sort(key=lambda c: (c.start, c.end))
-    _separate_same_speaker(cues)
+    _separate(cues)
     return cues
 
 
@@ -191,14 +197,12 @@ def _cue(timed: list[Word], prefix: list[str], speaker: str | None, width: int) 
     return Cue(start, end, speaker, wrap([*prefix, *_texts(timed)], width))
 
 
-def _separate_same_speaker(cues: list[Cue]) -> None:
-    """One speaker's cues never overlap (two speakers' may: people talk at once)."""
-    last: dict[str | None, Cue] = {}
-    for cue in cues:
-        before = last.get(cue.speaker)
-        if before is not None and before.end > cue.start:
-            before.end = max(before.start + MIN_CUE_SECONDS / 2, cue.start)
-        last[cue.speaker] = cue
+def _separate(cues: list[Cue]) -> None:
+    """Cues never overlap: one shown at a time, a cue ends where the next begins (when two
+    people talk at once, the words already interleave by time)."""
+    for before, cue in zip(cues, cues[1:], strict=False):
+        if before.end > cue.start:
+            before.end = max(before.start, cue.start)
 
 
 def _timestamp(seconds: float, separator: str) -> str:
@@ -247,7 +251,7 @@ def to_srt(segments: Sequence[Segment]) -> str:
 def to_podcast_json(segments: Sequence[Segment]) -> str:
     """Podcasting 2.0 transcript JSON (`podcast:transcript type="application/json"`)."""
     items: list[dict[str, Any]] = []
-    for segment in segments:
+    for segment in in_time_order(segments):
         body = _clean(segment["text"])
         if not body:
             continue
@@ -275,7 +279,7 @@ def paragraphs(segments: Sequence[Segment]) -> list[Paragraph]:
     result: list[Paragraph] = []
     previous: Segment | None = None
     words_in_paragraph = 0
-    for segment in segments:
+    for segment in in_time_order(segments):
         text = _clean(segment["text"])
         if not text:
             continue

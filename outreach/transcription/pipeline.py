@@ -1,8 +1,8 @@
 """From audio inputs to one guarded, time-ordered segment list, whatever the engine.
 
 A multitrack episode (one track per speaker) is transcribed track by track; the segments are
-labelled with the track's speaker and merged by time, which names speakers exactly without
-diarization. A single input keeps `speaker` None (the review step lets people name them).
+labelled with the track's speaker and merged into turns in spoken order (`turns`), which names
+speakers exactly without diarization. A single input keeps `speaker` None (the review step lets people name them).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from outreach.transcription import Engine, ProgressCallback, Segment, TranscribeOptions
 from outreach.transcription.guards import GuardReport, apply_guards
 from outreach.transcription.probe import AudioProbe, extract
+from outreach.transcription.turns import merge_turns
 
 # Longer inputs are transcribed in chunks of about this many seconds (memory flat with length:
 # faster-whisper's features for 240 s of audio alone take 160 MB at their peak).
@@ -39,7 +40,7 @@ def transcribe_inputs(
     progress: ProgressCallback | None = None,
     report: GuardReport | None = None,
 ) -> list[Segment]:
-    """Transcribe every input, guard each one's segments, and merge them by time.
+    """Transcribe every input, guard each one's segments, and merge them into turns by time.
 
     `progress` receives seconds of audio processed over all inputs (monotonic).
     """
@@ -64,8 +65,7 @@ def transcribe_inputs(
             merged.append(_bounded(segment, duration, item.speaker))
         done += duration
         advance(duration, base=done - duration)
-    merged.sort(key=lambda s: (s["start"], s["end"]))
-    return [{**segment, "id": index} for index, segment in enumerate(merged)]
+    return merge_turns(merged)
 
 
 def _transcribe_in_chunks(

@@ -15,7 +15,7 @@ from pathlib import Path
 from outreach import urls
 from outreach.db import session_scope
 from outreach.errors import OutreachError
-from outreach.fsutil import atomic_write_bytes
+from outreach.fsutil import atomic_write_bytes, public_mode
 from outreach.newsletter.archive import sent_editions
 from outreach.podcast.episodes import published_episodes
 from outreach.web import create_app, media
@@ -40,6 +40,8 @@ def _copy(source: Path, target: Path, report: ExportReport) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part")
     shutil.copy2(source, tmp)
+    # Served by a web server that may run as another user: never copy a private mode along.
+    tmp.chmod(public_mode())
     tmp.replace(target)
     report.files += 1
     report.total_bytes += stat.st_size
