@@ -312,10 +312,16 @@ def test_odd_encodings(run: Runner, workspace: Workspace, tmp_path: Path) -> Non
 def test_broken_input_is_one_line_errors(run: Runner, workspace: Workspace, tmp_path: Path) -> None:
     html = tmp_path / "page.html"
     html.write_text("<html><body>Not a feed</body></html>", encoding="utf-8")
-    assert "not an RSS feed" in run("episode", "import-feed", "--keep-settings", str(html), expect=1).stderr
+    assert (
+        "not an RSS feed"
+        in run("episode", "import-feed", "--keep-settings", str(html), expect=1).stderr
+    )
     empty = tmp_path / "empty.xml"
     empty.write_bytes(b"")
-    assert "not an RSS feed" in run("episode", "import-feed", "--keep-settings", str(empty), expect=1).stderr
+    assert (
+        "not an RSS feed"
+        in run("episode", "import-feed", "--keep-settings", str(empty), expect=1).stderr
+    )
     missing = run("episode", "import-feed", "--keep-settings", str(tmp_path / "nope.xml"), expect=1)
     assert "no such file" in missing.stderr
     truncated = tmp_path / "truncated.xml"
