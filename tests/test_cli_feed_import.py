@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -363,7 +364,9 @@ def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1:2:3:4", "10:75", "-3", "1::2"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "1:2:3:4", "10:75", "-3", "1::2", "nan", "inf", "1e400"]
+)
 def test_parse_duration_rejects(text: str) -> None:
     assert parse_duration(text) is None
 
@@ -385,3 +388,30 @@ def test_parse_explicit_date_and_slug() -> None:
     assert parse_date("igår") is None
     assert slugify("Så här gör vi – del 2!") == "sa-har-gor-vi-del-2"
     assert slugify("???") == "avsnitt"
+
+
+def test_imported_values_are_bounded(run: Runner, workspace: Workspace, tmp_path: Path) -> None:
+    feed = tmp_path / "bounds.xml"
+    feed.write_text(
+        '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>'
+        "<title>T</title><item><title>Till @@email@@: @@@unsubscribe_url@@</title><guid>g</guid>"
+        "<description>Hej @@name@@ och @@greeting@@</description>"
+        '<enclosure url="https://old.example/a.mp3" length="-20" type="audio/mpeg"/>'
+        "<itunes:duration>1e20</itunes:duration><itunes:episode>1e30</itunes:episode></item>"
+        '<item><title>Två</title><guid>h</guid><enclosure url="https://old.example/b.mp3"'
+        ' length="1000" type="audio/mpeg"/><itunes:duration>48:00:01</itunes:duration></item>'
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    result = run("episode", "import-feed", "--keep-settings", str(feed))
+    assert "duration '1e20' is over 48 hours, left empty" in result.stderr
+    assert "duration '48:00:01' is over 48 hours, left empty" in result.stderr
+    assert "enclosure length '-20' is not a byte count, left empty" in result.stderr
+    episode = _episodes(workspace)["g"]
+    assert (episode.duration_seconds, episode.byte_size, episode.number) == (None, None, None)
+    assert _episodes(workspace)["h"].duration_seconds is None
+    # The newsletter's placeholders can never match imported text.
+    placeholder = re.compile(r"@@(name|greeting|email|unsubscribe_url)@@")
+    assert placeholder.search(episode.title) is None
+    assert placeholder.search(episode.summary or "") is None
+    assert episode.title.replace("\u2060", "") == "Till @@email@@: @@@unsubscribe_url@@"

@@ -23,12 +23,22 @@ _ZONES = {"CET": "+0100", "CEST": "+0200", "BST": "+0100", "EET": "+0200", "EEST
 
 def kind(elem: Any) -> tuple[str, str]:
     """(namespace family, local name), tolerant of variant namespace URIs and unbound prefixes."""
-    if not isinstance(elem.tag, str):
+    tag = elem.tag
+    if not isinstance(tag, str):
         return "", ""
+    found = _KINDS.get(tag)
+    if found is None:
+        found = _KINDS[tag] = _kind_of_tag(tag)
+    return found
+
+
+# Tags repeat in every item: each is worked out once.
+_KINDS: dict[str, tuple[str, str]] = {}
+
+
+def _kind_of_tag(tag: str) -> tuple[str, str]:
     # Not etree.QName: recovered elements with an undeclared prefix have "itunes:x" as tag.
-    namespace, _, local = (
-        elem.tag[1:].partition("}") if elem.tag.startswith("{") else ("", "", elem.tag)
-    )
+    namespace, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
     namespace = namespace.lower()
     if not namespace and ":" in local:
         prefix, local = local.split(":", 1)
@@ -51,6 +61,8 @@ def children(elem: Any, family: str, local: str) -> list[Any]:
 
 
 def element_text(elem: Any) -> str:
+    if len(elem) == 0:  # the usual case, without walking the subtree
+        return (elem.text or "").strip()
     return "".join(elem.itertext()).strip()
 
 

@@ -11,6 +11,7 @@ used (no audio) is skipped and reported. Nothing here touches the database.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,16 +114,24 @@ def absolute_url(url: str | None, base: str | None, warn: Warn, label: str) -> s
     return url
 
 
+def plain_text(text: str) -> str:
+    """`sanitize.strip_html`, without running the sanitiser on text that has no markup."""
+    if "<" in text:
+        return strip_html(text)
+    return " ".join(xml_text(html.unescape(text)).split())
+
+
 def clean_text(text: str, limit: int = MAX_ATTRIBUTE) -> str:
-    """Imported text as we keep it: XML-safe, placeholder-safe, bounded."""
-    return defuse_placeholders(xml_text(text))[:limit]
+    """Imported text as we keep it: placeholder-safe and bounded. (It comes from the XML
+    parser, so it holds only characters XML allows; `feed.build` checks again on the way out.)"""
+    return defuse_placeholders(text)[:limit]
 
 
 def read_item(item: Any, position: int, context: ItemContext) -> FeedItem | None:
     """One item as a FeedItem, or None (and a line in `context.skipped`) if it cannot be used."""
     fields = Fields(item)
     raw_title = fields.text("", "title") or fields.text("itunes", "title") or ""
-    title = strip_html(raw_title)
+    title = plain_text(raw_title)
     label = f"item {position}" + (f" ({title})" if title else "")
 
     def warn(message: str) -> None:
@@ -322,7 +331,7 @@ def _transcript_links(
 
 def read_person(elem: Any, base: str | None, warn: Warn, label: str) -> dict[str, str] | None:
     """A podcast:person as name, role, group, href and img (the URLs only when http(s))."""
-    name = clean_text(strip_html(element_text(elem)), 128)
+    name = clean_text(plain_text(element_text(elem)), 128)
     if not name:
         return None
     person = {"name": name}

@@ -144,9 +144,10 @@ class FeedReader:
     def items(self) -> Iterator[Any]:
         """Each <item> of the channel, cleared and dropped once the caller has read it."""
         stream = _RepairedStream(self.path, self.encoding, self._errors, self.progress)
+        # End events only: half the events of ("start", "end"); the root is known from the first.
         events = etree.iterparse(
             stream,
-            events=("start", "end"),
+            events=("end",),
             recover=True,
             resolve_entities=False,
             no_network=True,
@@ -162,6 +163,9 @@ class FeedReader:
             stream.close()
         if events.root is None:
             raise FeedError("this is not an RSS feed (no XML found)")
+        self._check_root(events.root)
+        if self.channel is None:
+            self.channel = next((c for c in events.root if kind(c) == ("", "channel")), None)
         if self.channel is None:
             raise FeedError("this is not an RSS feed (it has no <channel>)")
         errors = events.error_log
@@ -171,20 +175,29 @@ class FeedReader:
                 f"(first: line {errors[0].line}: {errors[0].message})"
             )
 
+    @staticmethod
+    def _check_root(root: Any) -> None:
+        if kind(root)[1] != "rss":
+            raise FeedError(f"this is not an RSS feed (the root element is <{kind(root)[1]}>)")
+
     def _walk(self, events: Any) -> Iterator[Any]:
-        depth = 0
-        for event, elem in events:
-            if event == "start":
-                depth += 1
-                if depth == 1 and kind(elem)[1] != "rss":
-                    raise FeedError(
-                        f"this is not an RSS feed (the root element is <{kind(elem)[1]}>)"
-                    )
-                if depth == 2 and self.channel is None and kind(elem) == ("", "channel"):
-                    self.channel = elem
+        root = None
+        for _event, elem in events:
+            if root is None:
+                root = elem.getroottree().getroot()
+                self._check_root(root)
+            if kind(elem) != ("", "item"):
                 continue
-            depth -= 1
-            if depth == 2 and kind(elem) == ("", "item") and elem.getparent() is self.channel:
+            parent = elem.getparent()
+            if parent is None:
+                continue
+            if (
+                self.channel is None
+                and kind(parent) == ("", "channel")
+                and parent.getparent() is root
+            ):
+                self.channel = parent
+            if parent is self.channel:
                 yield elem
                 elem.clear()
-                self.channel.remove(elem)
+                parent.remove(elem)

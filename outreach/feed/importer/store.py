@@ -16,8 +16,9 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from outreach.errors import FeedError
@@ -124,15 +125,22 @@ class EpisodeWriter:
             }
             for item in items
         ]
-        statement = insert(Episode).returning(Episode.id, sort_by_parameter_order=True)
-        ids = list(self.session.scalars(statement, rows))
+        # Core executemany (not the ORM's unit of work, and no RETURNING, which SQLite would
+        # run row by row); the new ids come back in one query by GUID.
+        table = cast(Table, Episode.__table__)
+        self.session.execute(insert(table), rows)
+        found = self.session.execute(
+            select(Episode.guid, Episode.id).where(Episode.guid.in_([i.guid for i in items]))
+        )
+        by_guid: dict[str, int] = {guid: episode_id for guid, episode_id in found}
+        ids = [by_guid[item.guid] for item in items]
         kept = [
             {"key": IMPORTED_LINKS_KEY.format(id=episode_id), "value": json.dumps(links)}
             for episode_id, item in zip(ids, items, strict=True)
             if (links := item.kept_links())
         ]
         if kept:
-            self.session.execute(insert(Meta), kept)
+            self.session.execute(insert(cast(Table, Meta.__table__)), kept)
         return ids
 
     def _download(self, pairs: list[tuple[int, FeedItem]], *, only_missing: bool) -> None:
