@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from lxml import etree
 from sqlalchemy import func, select
 
@@ -150,3 +151,17 @@ def test_yes_writes_the_settings_and_download_copies_the_artwork(
     assert settings.cover == "episodes/show-cover.png"
     assert workspace.path(settings.cover).read_bytes() == (served / "art.png").read_bytes()
     assert settings.author == "Ny Författare"
+
+
+def test_at_a_terminal_the_diff_is_shown_and_asked_about(
+    run: Runner, workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("outreach.cli.episode._has_terminal", lambda: True)
+    before = workspace.settings_path.read_bytes()
+    declined = run("episode", "import-feed", str(_feed(tmp_path)), input="n\n")
+    assert "title: 'Digitalsamtal' -> 'Gammal show'" in declined.output
+    assert "Settings left as they were." in declined.output
+    assert workspace.settings_path.read_bytes() == before
+    accepted = run("episode", "import-feed", str(_feed(tmp_path)), input="y\n")
+    assert "Wrote 1 show setting(s)" in accepted.output
+    assert load_settings(workspace.settings_path).show.title == "Gammal show"

@@ -461,7 +461,7 @@ def episode_import_feed(
     """
     if yes and keep_settings:
         raise click.UsageError("give --yes or --keep-settings, not both")
-    if not (yes or keep_settings) and not sys.stdin.isatty():
+    if not (yes or keep_settings) and not _has_terminal():
         raise ValidationError(
             "import-feed may change the show settings in outreach.toml and there is no terminal "
             "to ask: pass --yes to write them or --keep-settings to leave them"
@@ -490,6 +490,10 @@ def episode_import_feed(
     )
     if not keep_settings:
         _adopt_show_settings(workspace, result.show, download=download, confirmed=yes)
+
+
+def _has_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 def _adopt_show_settings(
