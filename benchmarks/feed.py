@@ -73,7 +73,7 @@ def main() -> None:
         for _ in range(5):
             started = time.perf_counter()
             with session_scope(workspace) as session:
-                report = build_feeds(workspace, session)
+                report = build_feeds(session, workspace)
             timings.append(time.perf_counter() - started)
         size = (workspace.feeds_dir / "podcast.xml").stat().st_size
     best, median = min(timings), statistics.median(timings)

@@ -5,8 +5,11 @@ http:// and https:// only; every failure is a one-line `FetchError` naming the U
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from outreach.errors import FetchError
@@ -52,7 +55,9 @@ def fetch_image(url: str) -> bytes | None:
         return None
 
 
-def download(url: str, target: Path, timeout: float = TIMEOUT) -> int:
+def download(
+    url: str, target: Path, timeout: float = TIMEOUT, limit: int = MAX_DOWNLOAD_BYTES
+) -> int:
     """Stream `url` to `target` atomically; the number of bytes written."""
     request = _request(url)
     written = 0
@@ -64,8 +69,8 @@ def download(url: str, target: Path, timeout: float = TIMEOUT) -> int:
         ):
             while chunk := response.read(1024 * 1024):
                 written += len(chunk)
-                if written > MAX_DOWNLOAD_BYTES:
-                    raise FetchError(f"{url}: larger than {MAX_DOWNLOAD_BYTES // 1024**3} GB")
+                if written > limit:
+                    raise FetchError(f"{url}: larger than {limit // 1024**2} MB")
                 out.write(chunk)
     except urllib.error.HTTPError as exc:
         raise FetchError(f"{url}: the server answered {exc.code} {exc.reason}") from None
@@ -82,3 +87,22 @@ def read_source(source: str) -> bytes:
     if not path.is_file():
         raise FetchError(f"{source}: no such file (give a file or an http(s) URL)")
     return path.read_bytes()
+
+
+MAX_FEED_BYTES = 1024**3
+
+
+@contextlib.contextmanager
+def source_file(source: str) -> Iterator[Path]:
+    """A local file with the bytes of `source` (a path, or a URL downloaded to a temporary
+    file that is removed afterwards), so that large feeds can be streamed from disk."""
+    if not source.lower().startswith(("http://", "https://")):
+        path = Path(source)
+        if not path.is_file():
+            raise FetchError(f"{source}: no such file (give a file or an http(s) URL)")
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="outreach-feed-") as folder:
+        target = Path(folder) / "feed.xml"
+        download(source, target, limit=MAX_FEED_BYTES)
+        yield target

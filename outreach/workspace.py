@@ -51,6 +51,8 @@ class ShowSettings:
     funding_text: str = ""
     medium: str = "podcast"
     hosts: list[str] = field(default_factory=list)
+    # Other podcast:person entries of the show: tables with name, role, group, href, img.
+    persons: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -153,6 +155,13 @@ class Settings:
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Check a TOML value (or convert an environment string) against a settings field's type."""
     origin = typing.get_origin(annotation)
+    if origin is list and typing.get_origin(typing.get_args(annotation)[0]) is dict:
+        if not isinstance(value, list) or not all(
+            isinstance(v, dict) and all(isinstance(x, str) for x in (*v, *v.values()))
+            for v in value
+        ):
+            raise ConfigError(f"{where}: expected a list of tables of text values")
+        return value
     if origin is list:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import io
+import json
 import re
 import uuid
 from pathlib import Path
@@ -13,12 +14,15 @@ import feedparser
 import icalendar
 import podcastparser
 import pytest
+from click.testing import CliRunner
 from lxml import etree
+from PIL import Image
 from sqlalchemy import select
 
+from outreach.cli import cli
 from outreach.db import session_scope
 from outreach.models import Edition, Episode, Event, Meta
-from outreach.workspace import Workspace
+from outreach.workspace import Workspace, open_workspace
 
 from .conftest import Runner
 from .helpers.feed_media import add_episode, make_cover, make_mp3, static_server
@@ -337,6 +341,36 @@ def test_missing_cover_is_one_clear_error(
     (show.episodes_dir / "cover.png").unlink()
     result = run("feed", "build", expect=1)
     assert "show cover episodes/cover.png does not exist" in result.stderr
+    # One feed's failure never stops the others.
+    assert "Wrote feeds/nyhetsbrev.xml" in result.output
+    assert "Wrote feeds/evenemang.ics" in result.output
+    assert not (show.feeds_dir / "podcast.xml").exists()
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
+        "Error: feeds/podcast.xml not written: the show cover episodes/cover.png does not exist: "
+        "set [show] cover to a square JPEG or PNG of 1400 to 3000 px in the workspace"
+    ]
+
+
+def test_init_makes_a_placeholder_cover_so_every_feed_builds(
+    tmp_path: Path, mp3s: tuple[Path, Path]
+) -> None:
+    made = CliRunner().invoke(cli, ["init", str(tmp_path / "ny")])
+    assert made.exit_code == 0, made.output
+    assert "placeholder cover: episodes/cover.png" in made.output
+    workspace = open_workspace(tmp_path / "ny")
+    cover = Image.open(workspace.episodes_dir / "cover.png")
+    assert cover.size == (1400, 1400) and cover.mode == "RGB"
+    add_episode(workspace, "ett", "Ett", mp3=mp3s[0])
+    built = CliRunner().invoke(cli, ["--workspace", str(workspace.root), "feed", "build"])
+    assert built.exit_code == 0, built.output
+    for name in ("podcast.xml", "nyhetsbrev.xml", "evenemang.ics"):
+        assert f"Wrote feeds/{name}" in built.output
+    assert "placeholder cover" in built.stderr  # the validator warns until a real cover is set
+    checked = CliRunner().invoke(cli, ["--workspace", str(workspace.root), "feed", "validate"])
+    assert checked.exit_code == 0 and "image-placeholder" not in checked.output
+    assert "placeholder cover" in checked.stderr
+    again = CliRunner().invoke(cli, ["init", str(tmp_path / "ny")])
+    assert "placeholder cover" not in again.output  # an existing cover is never replaced
 
 
 def test_hidden_owner_is_left_out(
@@ -440,6 +474,17 @@ def test_validate_reports_problems_and_exits_1(run: Runner, tmp_path: Path) -> N
         result.stderr
     )
     assert "Error:" in result.stderr and "error(s)" in result.stderr
+    as_json = run("feed", "validate", "--no-fetch", "--json", str(bad), expect=1)
+    report = json.loads(as_json.stdout)
+    assert (report["valid"], report["source"]) == (False, str(bad))
+    assert report["errors"] == sum(p["level"] == "error" for p in report["problems"])
+    assert {
+        "level": "error",
+        "rule": "explicit-invalid",
+        "where": "channel/itunes:explicit",
+        "message": "'maybe' is not a valid value",
+        "fix": "use true or false",
+    } in report["problems"]
     assert "no such file" in run("feed", "validate", str(tmp_path / "none.xml"), expect=1).stderr
     unreachable = run("feed", "validate", "http://127.0.0.1:9/feed.xml", expect=1)
     assert "cannot fetch" in unreachable.stderr

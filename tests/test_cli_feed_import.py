@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,7 @@ def test_messy_feed_imports_with_warnings_and_skips(
     run: Runner, workspace: Workspace, tmp_path: Path, audio: Path
 ) -> None:
     feed = _write_feed(tmp_path, "https://old.example/media/", audio)
-    result = run("episode", "import-feed", str(feed))
+    result = run("episode", "import-feed", "--keep-settings", str(feed))
     assert "Imported 4 new episode(s) from Gamla Digitalsamtal; 0 already present, 2 skipped." in (
         result.output
     )
@@ -156,11 +157,11 @@ def test_reimport_adds_nothing(
     run: Runner, workspace: Workspace, tmp_path: Path, audio: Path
 ) -> None:
     feed = _write_feed(tmp_path, "https://old.example/media/", audio)
-    run("episode", "import-feed", str(feed))
+    run("episode", "import-feed", "--keep-settings", str(feed))
     with session_scope(workspace) as session:
         episode = session.scalars(select(Episode).where(Episode.guid == "old-guid-1")).one()
         episode.title = "Redigerad titel"
-    again = run("episode", "import-feed", str(feed))
+    again = run("episode", "import-feed", "--keep-settings", str(feed))
     assert "Imported 0 new episode(s)" in again.output
     assert "4 already present" in again.output
     with session_scope(workspace) as session:
@@ -174,15 +175,11 @@ def test_imported_catalogue_builds_a_valid_feed_with_the_old_links(
 ) -> None:
     make_cover(workspace.episodes_dir / "cover.png")
     feed = _write_feed(tmp_path, "https://old.example/media/", audio)
-    run("episode", "import-feed", str(feed))
-    # Two items have no byte length in the old feed; Apple needs one, so the build refuses.
-    refused = run("feed", "build", expect=1)
-    assert "enclosure: length" in refused.stderr
-    assert "gave no byte length" in refused.stderr and "--download" in refused.stderr
-    with session_scope(workspace) as session:
-        for episode in session.scalars(select(Episode).where(Episode.byte_size.is_(None))):
-            episode.byte_size = 1000
-    run("feed", "build")
+    run("episode", "import-feed", "--keep-settings", str(feed))
+    # Two items have no byte length in the old feed: a warning (length 0), never a refusal.
+    built = run("feed", "build")
+    assert "enclosure: length '0'" in built.stderr
+    assert "gave no byte length" in built.stderr and "--download" in built.stderr
     root = etree.parse(str(workspace.feeds_dir / "podcast.xml")).getroot()
     item = root.xpath("channel/item[guid='old-guid-1']")[0]
     assert item.find("enclosure").get("url") == "https://old.example/media/ep1.mp3"
@@ -208,11 +205,11 @@ def test_download_fetches_audio_from_the_old_host(
 ) -> None:
     with static_server(audio) as base:
         feed = _write_feed(tmp_path, base, audio)
-        result = run("episode", "import-feed", str(feed), "--download")
+        result = run("episode", "import-feed", "--keep-settings", str(feed), "--download")
         # ep3 and ep5 are not on the old host: a warning each, the feed keeps their URLs.
         assert result.stderr.count("audio not downloaded") == 2
         assert "404" in result.stderr
-        by_url = run("episode", "import-feed", f"{base}old.xml", expect=1)
+        by_url = run("episode", "import-feed", "--keep-settings", f"{base}old.xml", expect=1)
         assert "404" in by_url.stderr
     episodes = _episodes(workspace)
     first = episodes["old-guid-1"]
@@ -230,9 +227,9 @@ def test_reimport_with_download_fetches_what_the_first_import_left(
 ) -> None:
     with static_server(audio) as base:
         feed = _write_feed(tmp_path, base, audio)
-        run("episode", "import-feed", str(feed))
+        run("episode", "import-feed", "--keep-settings", str(feed))
         assert _episodes(workspace)["old-guid-1"].audio is None
-        again = run("episode", "import-feed", str(feed), "--download")
+        again = run("episode", "import-feed", "--keep-settings", str(feed), "--download")
     assert "Imported 0 new episode(s)" in again.output
     assert "Downloaded audio for 2." in again.output
     first = _episodes(workspace)["old-guid-1"]
@@ -246,7 +243,7 @@ def test_import_by_url_resolves_relative_links(
     served.mkdir()
     with static_server(served) as base:
         _write_feed(served, "media/", audio)
-        result = run("episode", "import-feed", f"{base}old.xml")
+        result = run("episode", "import-feed", "--keep-settings", f"{base}old.xml")
     assert "Imported 4 new episode(s)" in result.output
     first = _episodes(workspace)["old-guid-1"]
     assert first.enclosure_url == f"{base}media/ep1.mp3"
@@ -266,7 +263,7 @@ def test_non_ascii_and_relative_urls_in_a_file(
         ' type="audio/mpeg"/></item></channel></rss>',
         encoding="utf-8",
     )
-    result = run("episode", "import-feed", str(feed))
+    result = run("episode", "import-feed", "--keep-settings", str(feed))
     assert "percent-encoded" in result.stderr
     assert "item 2 (Två): the enclosure URL 'ljud/tva.mp3' is not http(s)" in result.stderr
     assert _episodes(workspace)["g1"].enclosure_url == "https://old.example/sj%C3%B6%20ljud.mp3"
@@ -301,10 +298,10 @@ def test_odd_encodings(run: Runner, workspace: Workspace, tmp_path: Path) -> Non
             + "</channel></rss>"
         ).encode("utf-16")
     )
-    run("episode", "import-feed", str(latin1))
-    result = run("episode", "import-feed", str(lying))
+    run("episode", "import-feed", "--keep-settings", str(latin1))
+    result = run("episode", "import-feed", "--keep-settings", str(lying))
     assert "says utf-8 but is not valid utf-8" in result.stderr
-    run("episode", "import-feed", str(utf16))
+    run("episode", "import-feed", "--keep-settings", str(utf16))
     titles = {guid: e.title for guid, e in _episodes(workspace).items()}
     assert titles == {
         "latin1": "Grön växtlighet",
@@ -316,11 +313,17 @@ def test_odd_encodings(run: Runner, workspace: Workspace, tmp_path: Path) -> Non
 def test_broken_input_is_one_line_errors(run: Runner, workspace: Workspace, tmp_path: Path) -> None:
     html = tmp_path / "page.html"
     html.write_text("<html><body>Not a feed</body></html>", encoding="utf-8")
-    assert "not an RSS feed" in run("episode", "import-feed", str(html), expect=1).stderr
+    assert (
+        "not an RSS feed"
+        in run("episode", "import-feed", "--keep-settings", str(html), expect=1).stderr
+    )
     empty = tmp_path / "empty.xml"
     empty.write_bytes(b"")
-    assert "not an RSS feed" in run("episode", "import-feed", str(empty), expect=1).stderr
-    missing = run("episode", "import-feed", str(tmp_path / "nope.xml"), expect=1)
+    assert (
+        "not an RSS feed"
+        in run("episode", "import-feed", "--keep-settings", str(empty), expect=1).stderr
+    )
+    missing = run("episode", "import-feed", "--keep-settings", str(tmp_path / "nope.xml"), expect=1)
     assert "no such file" in missing.stderr
     truncated = tmp_path / "truncated.xml"
     truncated.write_text(
@@ -328,7 +331,7 @@ def test_broken_input_is_one_line_errors(run: Runner, workspace: Workspace, tmp_
         '<enclosure url="https://old.example/a.mp3" length="10" type="audio/mpeg"/></item><item><ti',
         encoding="utf-8",
     )
-    result = run("episode", "import-feed", str(truncated))
+    result = run("episode", "import-feed", "--keep-settings", str(truncated))
     assert "read as far as possible" in result.stderr
     assert "Imported 1 new episode(s)" in result.output
 
@@ -345,7 +348,7 @@ def test_undeclared_prefixes_are_still_read(
         "</item></channel></rss>",
         encoding="utf-8",
     )
-    result = run("episode", "import-feed", str(feed))
+    result = run("episode", "import-feed", "--keep-settings", str(feed))
     assert "read as far as possible" in result.stderr
     episode = _episodes(workspace)["g"]
     assert (episode.duration_seconds, episode.number) == (600, 7)
@@ -361,7 +364,9 @@ def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "abc", "1:2:3:4", "10:75", "-3", "1::2"])
+@pytest.mark.parametrize(
+    "text", ["", "abc", "1:2:3:4", "10:75", "-3", "1::2", "nan", "inf", "1e400"]
+)
 def test_parse_duration_rejects(text: str) -> None:
     assert parse_duration(text) is None
 
@@ -383,3 +388,30 @@ def test_parse_explicit_date_and_slug() -> None:
     assert parse_date("igår") is None
     assert slugify("Så här gör vi – del 2!") == "sa-har-gor-vi-del-2"
     assert slugify("???") == "avsnitt"
+
+
+def test_imported_values_are_bounded(run: Runner, workspace: Workspace, tmp_path: Path) -> None:
+    feed = tmp_path / "bounds.xml"
+    feed.write_text(
+        '<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>'
+        "<title>T</title><item><title>Till @@email@@: @@@unsubscribe_url@@</title><guid>g</guid>"
+        "<description>Hej @@name@@ och @@greeting@@</description>"
+        '<enclosure url="https://old.example/a.mp3" length="-20" type="audio/mpeg"/>'
+        "<itunes:duration>1e20</itunes:duration><itunes:episode>1e30</itunes:episode></item>"
+        '<item><title>Två</title><guid>h</guid><enclosure url="https://old.example/b.mp3"'
+        ' length="1000" type="audio/mpeg"/><itunes:duration>48:00:01</itunes:duration></item>'
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    result = run("episode", "import-feed", "--keep-settings", str(feed))
+    assert "duration '1e20' is over 48 hours, left empty" in result.stderr
+    assert "duration '48:00:01' is over 48 hours, left empty" in result.stderr
+    assert "enclosure length '-20' is not a byte count, left empty" in result.stderr
+    episode = _episodes(workspace)["g"]
+    assert (episode.duration_seconds, episode.byte_size, episode.number) == (None, None, None)
+    assert _episodes(workspace)["h"].duration_seconds is None
+    # The newsletter's placeholders can never match imported text.
+    placeholder = re.compile(r"@@(name|greeting|email|unsubscribe_url)@@")
+    assert placeholder.search(episode.title) is None
+    assert placeholder.search(episode.summary or "") is None
+    assert episode.title.replace("\u2060", "") == "Till @@email@@: @@@unsubscribe_url@@"

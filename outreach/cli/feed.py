@@ -1,6 +1,8 @@
-"""`outreach feed build|validate` and `outreach episode import-feed`."""
+"""`outreach feed build|validate`."""
 
 from __future__ import annotations
+
+import json
 
 import click
 
@@ -40,20 +42,17 @@ def feed_build_command(workspace: Workspace) -> None:
     """Write feeds/podcast.xml, feeds/nyhetsbrev.xml and feeds/evenemang.ics.
 
     The podcast feed lists the published episodes with their transcripts, chapters and the
-    guests who agreed to be named. It is validated first and not written if it fails.
+    guests who agreed to be named. It is validated first: warnings are printed and the feed is
+    written; only errors that would break podcast apps keep it from being written. Each feed
+    is built on its own, so a podcast feed that cannot be built does not stop the newsletter
+    feed or the calendar (the command then exits 1).
 
     \b
     Example:
         outreach feed build
     """
-    try:
-        with session_scope(workspace) as session:
-            report = feed_build.build_feeds(workspace, session)
-    except feed_build.FeedInvalidError as exc:
-        for warning in exc.warnings:
-            click.echo(f"Warning: {warning}", err=True)
-        _echo_problems(exc.problems)
-        raise
+    with session_scope(workspace) as session:
+        report = feed_build.build_feeds(session, workspace)
     for warning in report.warnings:
         click.echo(f"Warning: {warning}", err=True)
     _echo_problems(report.problems)
@@ -65,6 +64,10 @@ def feed_build_command(workspace: Workspace) -> None:
         f"{report.episodes} episode(s), {report.editions} sent edition(s), "
         f"{report.events} upcoming event(s)."
     )
+    if report.failed:
+        for failure in report.failed[1:]:
+            click.echo(f"Error: {failure.message}", err=True)
+        raise FeedError(report.failed[0].message)
 
 
 def _workspace_path() -> str | None:
@@ -86,15 +89,19 @@ def _local_images() -> ImageFetcher | None:
 @feed_group.command("validate")
 @click.argument("source", required=False)
 @click.option("--no-fetch", is_flag=True, help="Do not download cover art to check its size.")
-def feed_validate_command(source: str | None, no_fetch: bool) -> None:
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a machine-readable report (for CI) on stdout."
+)
+def feed_validate_command(source: str | None, no_fetch: bool, as_json: bool) -> None:
     """Check a podcast feed (FILE or URL; default feeds/podcast.xml) against Apple's rules
-    and the Podcasting 2.0 spec. Each problem names the element and how to fix it; exit 1 on
-    errors.
+    and the Podcasting 2.0 spec. Each problem names the element, the rule and how to fix it;
+    exit 1 on errors (warnings break no app). --json prints {"source", "valid", "errors",
+    "warnings", "problems": [{"level", "rule", "where", "message", "fix"}]}.
 
     \b
     Example:
         outreach feed validate
-        outreach feed validate https://example.org/feeds/podcast.xml
+        outreach feed validate https://example.org/feeds/podcast.xml --json
     """
     if source is None:
         built = open_workspace(_workspace_path()).feeds_dir / feed_build.PODCAST_FEED
@@ -111,13 +118,24 @@ def feed_validate_command(source: str | None, no_fetch: bool) -> None:
             return found if found is not None else fetch_image(url)
 
     problems = validate_feed(data, fetch=fetch)
-    _echo_problems(problems)
     errors = errors_in(problems)
+    if as_json:
+        report = {
+            "source": source,
+            "valid": not errors,
+            "errors": len(errors),
+            "warnings": len(problems) - len(errors),
+            "problems": [problem.as_json() for problem in problems],
+        }
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        _echo_problems(problems)
     if errors:
         raise FeedError(
             f"{source}: {len(errors)} error(s), {len(problems) - len(errors)} warning(s)"
         )
-    click.echo(f"{source}: valid ({len(problems)} warning(s)).")
+    if not as_json:
+        click.echo(f"{source}: valid ({len(problems)} warning(s)).")
 
 
 COMMANDS = [feed_group]

@@ -8,13 +8,15 @@ import click
 
 from outreach.cli import pass_workspace
 from outreach.db import upgrade_database
+from outreach.feed.cover import ensure_default_cover
 from outreach.workspace import Workspace, init_workspace
 
 
 @click.command("init")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 def workspace_init(directory: Path) -> None:
-    """Create a workspace: outreach.toml, the content folders and the database.
+    """Create a workspace: outreach.toml, the content folders, the database and a
+    placeholder show cover (the title on a plain colour), so every feed builds at once.
 
     Running it again on an existing workspace changes nothing but migrating the database.
 
@@ -23,6 +25,13 @@ def workspace_init(directory: Path) -> None:
         outreach init kraftsamling
     """
     workspace = init_workspace(directory)
+    show = workspace.settings.show
+    if show.cover and not show.cover.startswith(("http://", "https://")):
+        cover = workspace.path(show.cover)
+        if ensure_default_cover(cover, show.title):
+            click.echo(
+                f"  placeholder cover: {workspace.shown(cover)} (replace it with the real art)"
+            )
     click.echo(f"Workspace ready in {workspace.root}")
     click.echo(f"  settings: {workspace.settings_path}")
     click.echo(f"  database: {workspace.database_url}")

@@ -1,5 +1,7 @@
-"""Forgiving readers for real-world feeds: wrong encodings, HTML entities, broken markup,
-variant namespace URIs, and the many ways feeds write durations, dates and explicit flags.
+"""Forgiving access to real-world feed XML: variant namespace URIs and unbound prefixes, and the
+many ways feeds write durations, dates, numbers and explicit flags. Values outside sane bounds
+(a duration of 1e20 seconds, an episode number of 10^30) are refused here, so nothing
+downstream has to guess.
 
 Used by `feed.importer`; nothing here knows about the database.
 """
@@ -8,18 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import html.entities
-import re
+import math
+from collections import defaultdict
 from typing import Any
 
-from lxml import etree
-
-from outreach.errors import FeedError
-
-_XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
-_XML_DECLARATION_TEXT = re.compile(r"^\s*<\?xml[^>]*\?>")
-_ENTITY = re.compile(r"&(#[0-9]+;|#[xX][0-9A-Fa-f]+;|[A-Za-z][A-Za-z0-9]*;)?")
-_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
 # Zone names that RFC 2822 parsers do not know but feeds use.
 _ZONES = {"CET": "+0100", "CEST": "+0200", "BST": "+0100", "EET": "+0200", "EEST": "+0300"}
 
@@ -27,78 +21,24 @@ _ZONES = {"CET": "+0100", "CEST": "+0200", "BST": "+0100", "EET": "+0200", "EEST
 # -- reading messy XML -------------------------------------------------------------------------
 
 
-def decode_feed(data: bytes) -> tuple[str, list[str]]:
-    """The feed as text, whatever its encoding claims, and what was odd about it."""
-    warnings: list[str] = []
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace"), warnings
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace"), warnings
-    match = _XML_DECLARATION.match(data)
-    declared = match.group(1).decode("ascii").lower() if match else "utf-8"
-    for encoding in dict.fromkeys((declared, "utf-8")):
-        try:
-            text = data.decode(encoding)
-        except LookupError:
-            warnings.append(f"the feed declares an unknown encoding {declared!r}")
-            continue
-        except UnicodeDecodeError:
-            if encoding == declared:
-                warnings.append(f"the feed says {declared} but is not valid {declared}")
-            continue
-        if encoding != declared:
-            warnings.append(f"read the feed as {encoding} instead")
-        return text, warnings
-    warnings.append("read the feed as Windows-1252 (characters it lacks are replaced)")
-    return data.decode("cp1252", errors="replace"), warnings
-
-
-def _repair_entities(text: str) -> str:
-    """HTML entities XML does not define become character references; bare & becomes &amp;."""
-
-    def replace(match: re.Match[str]) -> str:
-        entity = match.group(1)
-        if entity is None:
-            return "&amp;"
-        if entity.startswith("#"):
-            return match.group(0)
-        name = entity[:-1]
-        if name in _XML_ENTITIES:
-            return match.group(0)
-        codepoint = html.entities.name2codepoint.get(name)
-        return f"&#{codepoint};" if codepoint is not None else f"&amp;{entity}"
-
-    return _ENTITY.sub(replace, text)
-
-
-def parse_xml(data: bytes) -> tuple[Any, list[str]]:
-    text, warnings = decode_feed(data)
-    text = _repair_entities(_XML_DECLARATION_TEXT.sub("", text, count=1))
-    parser = etree.XMLParser(
-        recover=True, resolve_entities=False, no_network=True, huge_tree=False, encoding="utf-8"
-    )
-    try:
-        root = etree.fromstring(text.encode("utf-8"), parser)
-    except etree.XMLSyntaxError:
-        root = None
-    if root is None:
-        raise FeedError("this is not an RSS feed (no XML found)")
-    if parser.error_log:
-        warnings.append(
-            f"the XML has {len(parser.error_log)} error(s), read as far as possible "
-            f"(first: line {parser.error_log[0].line}: {parser.error_log[0].message})"
-        )
-    return root, warnings
-
-
 def kind(elem: Any) -> tuple[str, str]:
     """(namespace family, local name), tolerant of variant namespace URIs and unbound prefixes."""
-    if not isinstance(elem.tag, str):
+    tag = elem.tag
+    if not isinstance(tag, str):
         return "", ""
+    found = _KINDS.get(tag)
+    if found is None:
+        found = _KINDS[tag] = _kind_of_tag(tag)
+    return found
+
+
+# Tags repeat in every item: each is worked out once.
+_KINDS: dict[str, tuple[str, str]] = {}
+
+
+def _kind_of_tag(tag: str) -> tuple[str, str]:
     # Not etree.QName: recovered elements with an undeclared prefix have "itunes:x" as tag.
-    namespace, _, local = (
-        elem.tag[1:].partition("}") if elem.tag.startswith("{") else ("", "", elem.tag)
-    )
+    namespace, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
     namespace = namespace.lower()
     if not namespace and ":" in local:
         prefix, local = local.split(":", 1)
@@ -120,12 +60,42 @@ def children(elem: Any, family: str, local: str) -> list[Any]:
     return [child for child in elem if kind(child) == (family, local)]
 
 
+def element_text(elem: Any) -> str:
+    if len(elem) == 0:  # the usual case, without walking the subtree
+        return (elem.text or "").strip()
+    return "".join(elem.itertext()).strip()
+
+
 def child_text(elem: Any, family: str, local: str) -> str | None:
     for child in children(elem, family, local):
-        value = "".join(child.itertext()).strip()
+        value = element_text(child)
         if value:
             return value
     return None
+
+
+class Fields:
+    """An element's children indexed by (family, local name): one pass instead of one per lookup."""
+
+    def __init__(self, elem: Any) -> None:
+        self._by_kind: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for child in elem:
+            self._by_kind[kind(child)].append(child)
+
+    def all(self, family: str, local: str) -> list[Any]:
+        return self._by_kind.get((family, local), [])
+
+    def first(self, family: str, local: str) -> Any:
+        found = self._by_kind.get((family, local))
+        return found[0] if found else None
+
+    def text(self, family: str, local: str) -> str | None:
+        """The first non-empty text of such a child, or None."""
+        for child in self._by_kind.get((family, local), ()):
+            value = element_text(child)
+            if value:
+                return value
+        return None
 
 
 # -- values ----------------------------------------------------------------------------------
@@ -140,7 +110,9 @@ def parse_duration(text: str) -> float | None:
         values = [float(part) for part in parts]
     except ValueError:
         return None
-    if any(value < 0 for value in values) or any(value >= 60 for value in values[1:]):
+    if not all(math.isfinite(value) and value >= 0 for value in values):
+        return None
+    if any(value >= 60 for value in values[1:]):
         return None
     seconds = 0.0
     for value in values:
@@ -176,11 +148,17 @@ def parse_date(text: str) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC)
 
 
-def whole_number(text: str | None) -> int | None:
+MAX_NUMBER = 1_000_000_000  # far above any episode or season number, far below 64-bit limits
+
+
+def whole_number(text: str | None, maximum: int = MAX_NUMBER) -> int | None:
+    """A whole number from 0 to `maximum` (`12`, `12.0`), or None."""
     if text is None:
         return None
     try:
         number = float(text.strip())
     except ValueError:
         return None
-    return int(number) if number.is_integer() and number >= 0 else None
+    if not number.is_integer() or not 0 <= number <= maximum:
+        return None
+    return int(number)

@@ -1,7 +1,7 @@
 """Rendering feeds with feedgen: the podcast RSS (iTunes + Podcasting 2.0 tags) and the Atom feed.
 
 This is the only module that imports feedgen. It takes plain values (`Channel`, `Item`,
-`AtomFeed`) and returns bytes; gathering those values from the workspace is `feed_build`'s job.
+`AtomFeed`) and returns bytes; gathering those values from the workspace is `feed.build`'s job.
 feedgen raises bare `ValueError` for missing or malformed fields: we turn it into `FeedError`.
 
 Podcasting 2.0 (https://podcastindex.org/namespace/1.0) has no feedgen extension, so
@@ -22,10 +22,8 @@ from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
 from outreach.errors import FeedError
+from outreach.feed.spec import ITUNES_NS, PODCAST_NS
 
-ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
-PODCAST_NS = "https://podcastindex.org/namespace/1.0"
-ATOM_NS = "http://www.w3.org/2005/Atom"
 GENERATOR = "outreach"
 
 
@@ -48,6 +46,17 @@ class FeedLink:
     type: str
     language: str | None = None
     rel: str | None = None
+
+
+@dataclass(frozen=True)
+class KeptTag:
+    """A Podcasting 2.0 element kept from an imported feed (soundbite, location, value, …),
+    written back as it came: name, attributes, text and child elements."""
+
+    name: str
+    attributes: tuple[tuple[str, str], ...] = ()
+    text: str = ""
+    children: tuple[KeptTag, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,9 @@ class Item:
     transcripts: tuple[FeedLink, ...] = ()
     chapters: FeedLink | None = None
     people: tuple[FeedPerson, ...] = ()
+    link: str | None = None
+    season_name: str | None = None
+    kept_tags: tuple[KeptTag, ...] = ()
 
 
 def _explicit_text(value: bool) -> str:
@@ -150,6 +162,16 @@ class PodcastIndexExtension(BaseExtension):
         return rss_feed
 
 
+def _kept_elem(parent: Any, tag: KeptTag) -> None:
+    elem = xml_elem(f"{{{PODCAST_NS}}}{tag.name}", parent)
+    for key, value in tag.attributes:
+        elem.attrib[key] = value
+    if tag.text:
+        elem.text = tag.text
+    for child in tag.children:
+        _kept_elem(elem, child)
+
+
 class PodcastIndexEntryExtension(BaseEntryExtension):
     """Item-level Podcasting 2.0 tags, plus `itunes:explicit` true/false."""
 
@@ -158,8 +180,10 @@ class PodcastIndexEntryExtension(BaseEntryExtension):
         self.transcripts: tuple[FeedLink, ...] = ()
         self.chapters: FeedLink | None = None
         self.season: int | None = None
+        self.season_name: str | None = None
         self.episode: int | None = None
         self.persons: tuple[FeedPerson, ...] = ()
+        self.kept_tags: tuple[KeptTag, ...] = ()
 
     def extend_rss(self, entry: Any) -> Any:
         if self.explicit is not None:
@@ -177,11 +201,16 @@ class PodcastIndexEntryExtension(BaseEntryExtension):
             elem.attrib["url"] = self.chapters.url
             elem.attrib["type"] = self.chapters.type
         if self.season is not None:
-            xml_elem(f"{{{PODCAST_NS}}}season", entry).text = str(self.season)
+            season = xml_elem(f"{{{PODCAST_NS}}}season", entry)
+            if self.season_name:
+                season.attrib["name"] = self.season_name
+            season.text = str(self.season)
         if self.episode is not None:
             xml_elem(f"{{{PODCAST_NS}}}episode", entry).text = str(self.episode)
         for person in self.persons:
             _person_elem(entry, person)
+        for tag in self.kept_tags:
+            _kept_elem(entry, tag)
         return entry
 
 
@@ -241,6 +270,8 @@ def _add_item(fg: FeedGenerator, item: Item) -> None:
     entry: FeedEntry = fg.add_entry(order="append")
     entry.guid(item.guid, permalink=False)
     entry.title(item.title)
+    if item.link:
+        entry.link(href=item.link)
     # type CDATA puts the HTML in <description><![CDATA[...]]>, the form Apple documents.
     entry.content(item.description_html, type="CDATA")
     entry.enclosure(item.enclosure_url, str(item.enclosure_length), item.enclosure_type)
@@ -260,8 +291,10 @@ def _add_item(fg: FeedGenerator, item: Item) -> None:
     index.transcripts = item.transcripts
     index.chapters = item.chapters
     index.season = item.season
+    index.season_name = item.season_name
     index.episode = item.number
     index.persons = item.people
+    index.kept_tags = item.kept_tags
 
 
 @dataclass(frozen=True)

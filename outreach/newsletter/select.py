@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach.podcast.summary import summary_text
 from outreach.models import Call, Edition, Episode, Recording
 from outreach.models import Event as EventRow
 from outreach.newsletter.edition import FROZEN_STATUSES
+from outreach.podcast.summary import summary_text
 from outreach.timeutil import zone
 from outreach.workspace import Workspace
 

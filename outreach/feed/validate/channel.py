@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import uuid
 from typing import Any
 
-from outreach.feed.spec import (
-    ITUNES_NS,
-    NAMESPACES,
-    OLD_PODCAST_NS,
-    PODCAST_NS,
-    WRONG_PODCAST_NS,
-)
+from outreach.feed.spec import ITUNES_NS, NAMESPACES, PODCAST_NAMESPACES, PODCAST_NS
 from outreach.feed.validate.checks import Checks
 from outreach.feed.validate.taxonomy import APPLE_CATEGORIES, LANGUAGE_PATTERN, MEDIUMS
 
 
-def _namespaces_used(root: Any) -> set[str]:
+def namespaces_used(root: Any) -> set[str]:
     used: set[str] = set()
     for elem in root.iter():
         tag = elem.tag
@@ -28,37 +23,40 @@ def _namespaces_used(root: Any) -> set[str]:
     return used
 
 
-def check_namespaces(checks: Checks, root: Any) -> None:
+def _looks_like_podcast_ns(ns: str) -> bool:
+    lowered = ns.lower()
+    return "podcastindex" in lowered or "podcast-namespace" in lowered
+
+
+def check_namespaces(checks: Checks, root: Any, used: set[str]) -> None:
     declared = {uri: prefix for prefix, uri in (root.nsmap or {}).items()}
-    used = _namespaces_used(root)
-    for ns in used:
+    for ns in sorted(used):
         if ns != ITUNES_NS and ns.lower() == ITUNES_NS.lower():
             checks.error(
+                "namespace-itunes-case",
                 f"xmlns:{declared.get(ns, 'itunes')}",
                 f"the iTunes namespace is written {ns!r}",
                 f'declare xmlns:itunes="{ITUNES_NS}" exactly (it is case-sensitive)',
             )
-        if ns in OLD_PODCAST_NS:
-            checks.warning(
-                f"xmlns:{declared.get(ns, 'podcast')}",
-                "the Podcasting 2.0 namespace is the old GitHub URI",
-                f'declare xmlns:podcast="{PODCAST_NS}", the URI the spec names',
-            )
-        if ns in WRONG_PODCAST_NS:
+        if _looks_like_podcast_ns(ns) and ns not in PODCAST_NAMESPACES:
             checks.error(
+                "namespace-podcast-wrong",
                 f"xmlns:{declared.get(ns, 'podcast')}",
-                f"the Podcasting 2.0 namespace is written {ns!r}",
+                f"the Podcasting 2.0 namespace is written {ns!r}, so apps ignore every "
+                "podcast: tag",
                 f'declare xmlns:podcast="{PODCAST_NS}"',
             )
     for prefix, ns in NAMESPACES.items():
         if ns in used and ns not in declared:
             checks.warning(
+                "namespace-inner",
                 f"xmlns:{prefix}",
                 "declared on an inner element, not on <rss>",
                 f'declare xmlns:{prefix}="{ns}" on the <rss> element',
             )
     if ITUNES_NS not in used:
         checks.error(
+            "namespace-itunes-missing",
             "rss",
             "no iTunes tags (namespace not used)",
             f'declare xmlns:itunes="{ITUNES_NS}" and add the itunes: channel tags',
@@ -79,38 +77,54 @@ def _text(channel: Any, path: str) -> str | None:
 
 def _check_basics(checks: Checks, channel: Any) -> None:
     """Title, description, link and language."""
-    title = _text(channel, "title")
-    if not title or not title.strip():
-        checks.error("channel/title", "missing or empty", "add the show's title")
+    checks.title("channel/title", _text(channel, "title"), "add the show's title")
     checks.description("channel/description", _text(channel, "description"), required=True)
     link = channel.find("link")
     if link is None or not (link.text or "").strip():
-        checks.warning("channel/link", "missing", "add the show's web page")
+        checks.warning("link-missing", "channel/link", "missing", "add the show's web page")
     else:
         checks.url("channel/link", link.text.strip())
-    language = _text(channel, "language")
+    language = (_text(channel, "language") or "").strip()
     if not language:
-        checks.error("channel/language", "missing", "add <language>sv</language> (ISO 639)")
-    elif not LANGUAGE_PATTERN.match(language.strip()):
         checks.error(
-            "channel/language", f"{language!r} is not a language code", "use e.g. sv or en-US"
+            "language-missing",
+            "channel/language",
+            "missing",
+            "add <language> with the show's ISO 639 code, e.g. en, en-US or sv",
         )
+    elif not LANGUAGE_PATTERN.match(language):
+        suggestion = language.replace("_", "-")
+        fix = (
+            f"use {suggestion}"
+            if LANGUAGE_PATTERN.match(suggestion)
+            else "use an ISO 639 code such as en, en-US or sv"
+        )
+        checks.error(
+            "language-invalid", "channel/language", f"{language!r} is not a language code", fix
+        )
+    else:
+        checks.language = language
 
 
 def _check_artwork_and_categories(checks: Checks, channel: Any) -> None:
     image = channel.find("itunes:image", NAMESPACES)
     if image is None:
         checks.error(
-            "channel/itunes:image", "missing", 'add <itunes:image href="https://…/cover.jpg"/>'
+            "image-missing",
+            "channel/itunes:image",
+            "missing",
+            'add <itunes:image href="https://…/cover.jpg"/>',
         )
     else:
         checks.image("channel/itunes:image", image.get("href"))
     categories = channel.findall("itunes:category", NAMESPACES)
     if not categories:
         checks.error(
+            "category-missing",
             "channel/itunes:category",
             "missing",
-            'add <itunes:category text="Technology"/> (Apple\'s list)',
+            'add <itunes:category text="…"/> with one of Apple\'s categories '
+            "(https://podcasters.apple.com/support/1691-apple-podcasts-categories)",
         )
     for category in categories:
         _check_category(checks, category)
@@ -119,18 +133,32 @@ def _check_artwork_and_categories(checks: Checks, channel: Any) -> None:
     )
 
 
+def _closest(name: str, choices: list[str]) -> str | None:
+    lowered = {choice.lower(): choice for choice in choices}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    prefix = [c for low, c in lowered.items() if name and low.startswith(name.lower())]
+    return lowered[found[0]] if found else (prefix[0] if prefix else None)
+
+
 def _check_category(checks: Checks, category: Any) -> None:
     name = category.get("text") or ""
     if name not in APPLE_CATEGORIES:
+        closest = _closest(name, list(APPLE_CATEGORIES))
         checks.error(
+            "category-invalid",
             "channel/itunes:category",
             f"{name!r} is not an Apple Podcasts category",
-            "use one of Apple's categories, e.g. Technology or Society & Culture",
+            f'use text="{closest}"'
+            if closest
+            else "use one of Apple's categories (https://podcasters.apple.com/support/1691)",
         )
         return
     for sub in category.findall("itunes:category", NAMESPACES):
         if sub.get("text") not in APPLE_CATEGORIES[name]:
             checks.error(
+                "category-invalid",
                 "channel/itunes:category/itunes:category",
                 f"{sub.get('text')!r} is not a subcategory of {name!r}",
                 f"use one of: {', '.join(sorted(APPLE_CATEGORIES[name])) or '(none)'}",
@@ -140,20 +168,28 @@ def _check_category(checks: Checks, category: Any) -> None:
 def _check_people_and_links(checks: Checks, channel: Any) -> None:
     """Author, owner, show type and the rel="self" link."""
     if channel.find("itunes:author", NAMESPACES) is None:
-        checks.warning("channel/itunes:author", "missing", "add the show's author")
+        checks.warning(
+            "author-missing", "channel/itunes:author", "missing", "add the show's author"
+        )
     owner = channel.find("itunes:owner", NAMESPACES)
     if owner is None:
         checks.warning(
+            "owner-missing",
             "channel/itunes:owner",
             "missing (Apple Podcasts Connect mails this address to verify ownership)",
             "add <itunes:owner> with itunes:name and itunes:email, at least when submitting",
         )
     elif owner.find("itunes:email", NAMESPACES) is None:
-        checks.warning("channel/itunes:owner", "has no itunes:email", "add <itunes:email>")
+        checks.warning(
+            "owner-missing", "channel/itunes:owner", "has no itunes:email", "add <itunes:email>"
+        )
     show_type = channel.find("itunes:type", NAMESPACES)
     if show_type is not None and (show_type.text or "").strip() not in ("episodic", "serial"):
         checks.error(
-            "channel/itunes:type", f"{show_type.text!r} is not valid", "use episodic or serial"
+            "show-type-invalid",
+            "channel/itunes:type",
+            f"{show_type.text!r} is not valid",
+            "use episodic or serial",
         )
     self_link = next(
         (ln for ln in channel.findall("atom:link", NAMESPACES) if ln.get("rel") == "self"),
@@ -161,6 +197,7 @@ def _check_people_and_links(checks: Checks, channel: Any) -> None:
     )
     if self_link is None:
         checks.warning(
+            "self-link-missing",
             "channel/atom:link",
             'no rel="self" link',
             'add <atom:link rel="self" type="application/rss+xml" href="(feed URL)"/>',
@@ -175,6 +212,7 @@ def _check_show_guid(checks: Checks, guid: Any) -> None:
         parsed = uuid.UUID(value)
     except ValueError:
         checks.error(
+            "show-guid-invalid",
             "channel/podcast:guid",
             f"{value!r} is not a UUID",
             "use a UUIDv5 of the feed URL",
@@ -182,6 +220,7 @@ def _check_show_guid(checks: Checks, guid: Any) -> None:
         return
     if parsed.version != 5:
         checks.warning(
+            "show-guid-version",
             "channel/podcast:guid",
             f"UUID version {parsed.version}, the spec says version 5",
             "compute it as UUIDv5 of the feed URL (once, then keep it)",
@@ -195,16 +234,25 @@ def check_podcast_channel(checks: Checks, channel: Any) -> None:
         _check_show_guid(checks, guid)
     locked = channel.find("podcast:locked", NAMESPACES)
     if locked is not None and (locked.text or "").strip() not in ("yes", "no"):
-        checks.error("channel/podcast:locked", f"{locked.text!r} is not valid", "use yes or no")
+        checks.error(
+            "locked-invalid",
+            "channel/podcast:locked",
+            f"{locked.text!r} is not valid",
+            "use yes or no",
+        )
     for funding in channel.findall("podcast:funding", NAMESPACES):
         checks.url("channel/podcast:funding", funding.get("url"))
         if len((funding.text or "").strip()) > 128:
             checks.warning(
-                "channel/podcast:funding", "text over 128 characters", "shorten the text"
+                "funding-text-too-long",
+                "channel/podcast:funding",
+                "text over 128 characters",
+                "shorten the text",
             )
     medium = channel.find("podcast:medium", NAMESPACES)
     if medium is not None and (medium.text or "").strip() not in MEDIUMS:
         checks.error(
+            "medium-invalid",
             "channel/podcast:medium",
             f"{medium.text!r} is not a medium",
             "use podcast (or music, video, audiobook, …)",

@@ -1,66 +1,108 @@
-"""Rules for each <item>: identity (title, GUID, date), the enclosure, Apple's episode tags and
-the Podcasting 2.0 episode tags (transcripts, chapters, season/episode, persons)."""
+"""Rules for each <item>: identity (title, GUID, date, link), the enclosure, Apple's episode tags
+and the Podcasting 2.0 episode tags (transcripts, chapters, season/episode, persons); and the
+rules across items (duplicate GUIDs and enclosures, episode numbers in a serial show)."""
 
 from __future__ import annotations
 
 import email.utils
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from outreach.feed.spec import NAMESPACES
 from outreach.feed.validate.checks import Checks
 from outreach.feed.validate.taxonomy import (
     DURATION_PATTERN,
+    ENCLOSURE_ALIASES,
     ENCLOSURE_TYPES,
     EPISODE_TYPES,
+    EXTENSION_TYPES,
     LANGUAGE_PATTERN,
     TIMED_TRANSCRIPT_TYPES,
+    TRANSCRIPT_MIME,
     TRANSCRIPT_TYPES,
 )
 from outreach.sanitize import disallowed_tags
 
 
+@dataclass
+class _Seen:
+    """What earlier items used, to find duplicates."""
+
+    guids: dict[str, str] = field(default_factory=dict)
+    enclosures: dict[str, str] = field(default_factory=dict)
+    unnumbered: int = 0
+
+
 def check_items(checks: Checks, channel: Any) -> None:
-    seen: dict[str, str] = {}
+    seen = _Seen()
     items = channel.findall("item")
     if not items:
         checks.error(
+            "items-missing",
             "channel/item",
             "the feed has no episodes; Apple accepts a show only with at least one",
             "publish an episode first",
         )
     for index, item in enumerate(items, start=1):
         check_item(checks, f"channel/item[{index}]", item, seen)
+    show_type = channel.find("itunes:type", NAMESPACES)
+    if show_type is not None and (show_type.text or "").strip() == "serial" and seen.unnumbered:
+        checks.warning(
+            "serial-episode-numbers",
+            "channel/itunes:type",
+            f"a serial show, but {seen.unnumbered} episode(s) have no <itunes:episode>",
+            "number every episode (apps play a serial show in that order) or use episodic",
+        )
 
 
-def check_item(checks: Checks, where: str, item: Any, seen: dict[str, str]) -> None:
+def check_item(checks: Checks, where: str, item: Any, seen: _Seen) -> None:
     title = item.find("title")
-    if title is None or not (title.text or "").strip():
-        checks.error(f"{where}/title", "missing or empty", "give every episode a title")
+    checks.title(
+        f"{where}/title", None if title is None else title.text, "give every episode a title"
+    )
     _check_guid(checks, where, item.find("guid"), seen)
     _check_pub_date(checks, where, item.find("pubDate"))
-    check_enclosure(checks, f"{where}/enclosure", item.find("enclosure"))
+    link = item.find("link")
+    if link is None or not (link.text or "").strip():
+        checks.warning(
+            "item-link-missing", f"{where}/link", "missing", "link the episode's web page"
+        )
+    else:
+        checks.url(f"{where}/link", link.text.strip())
+    check_enclosure(checks, f"{where}/enclosure", item.find("enclosure"), seen)
     _check_description(checks, where, item)
     _check_itunes_item(checks, where, item)
+    if item.find("itunes:episode", NAMESPACES) is None:
+        seen.unnumbered += 1
     check_podcast_item(checks, where, item)
 
 
-def _check_guid(checks: Checks, where: str, guid: Any, seen: dict[str, str]) -> None:
+def _check_guid(checks: Checks, where: str, guid: Any, seen: _Seen) -> None:
     if guid is None or not (guid.text or "").strip():
-        checks.error(
-            f"{where}/guid", "missing or empty", "give every episode a permanent, unique GUID"
+        # Apple lists the GUID as recommended and falls back on the enclosure URL.
+        checks.warning(
+            "item-guid-missing",
+            f"{where}/guid",
+            "missing or empty (apps fall back on the enclosure URL, which changes when the "
+            "audio moves)",
+            "give every episode a permanent, unique GUID",
         )
         return
     value = guid.text.strip()
-    if value in seen:
+    if value in seen.guids:
         checks.error(
+            "item-guid-duplicate",
             f"{where}/guid",
-            f"{value!r} is also the GUID of {seen[value]}",
+            f"{value!r} is also the GUID of {seen.guids[value]}",
             "every episode needs its own GUID; never reuse one",
         )
     else:
-        seen[value] = where
+        seen.guids[value] = where
     if guid.get("isPermaLink", "true") == "true" and not value.startswith(("http://", "https://")):
         checks.warning(
+            "item-guid-permalink",
             f"{where}/guid",
             "isPermaLink is true (the default) but the GUID is not a URL",
             'add isPermaLink="false"',
@@ -69,12 +111,15 @@ def _check_guid(checks: Checks, where: str, guid: Any, seen: dict[str, str]) -> 
 
 def _check_pub_date(checks: Checks, where: str, pub_date: Any) -> None:
     if pub_date is None:
-        checks.warning(f"{where}/pubDate", "missing", "add the publication date (RFC 2822)")
+        checks.warning(
+            "pubdate-missing", f"{where}/pubDate", "missing", "add the publication date (RFC 2822)"
+        )
         return
     try:
         email.utils.parsedate_to_datetime((pub_date.text or "").strip())
     except (TypeError, ValueError):
         checks.error(
+            "pubdate-invalid",
             f"{where}/pubDate",
             f"{pub_date.text!r} is not an RFC 2822 date",
             "use e.g. Wed, 26 Apr 2023 08:00:00 +0000",
@@ -93,6 +138,7 @@ def _check_description(checks: Checks, where: str, item: Any) -> None:
     extra_tags = disallowed_tags(description.text or "") if description is not None else set()
     if extra_tags:
         checks.warning(
+            "description-html",
             f"{where}/description",
             f"HTML Apple does not show: {', '.join(sorted(extra_tags))}",
             "use only <p>, <ol>, <ul>, <li> and <a href>",
@@ -110,6 +156,7 @@ def _check_itunes_item(checks: Checks, where: str, item: Any) -> None:
     episode_type = find("itunes:episodeType")
     if episode_type is not None and (episode_type.text or "").strip() not in EPISODE_TYPES:
         checks.error(
+            "episode-type-invalid",
             f"{where}/itunes:episodeType",
             f"{episode_type.text!r} is not valid",
             "use full, trailer or bonus",
@@ -119,69 +166,156 @@ def _check_itunes_item(checks: Checks, where: str, item: Any) -> None:
         checks.image(f"{where}/itunes:image", image.get("href"))
 
 
-def check_enclosure(checks: Checks, where: str, enclosure: Any) -> None:
+def check_enclosure(checks: Checks, where: str, enclosure: Any, seen: _Seen | None = None) -> None:
     if enclosure is None:
-        checks.error(where, "missing", "add <enclosure url=… length=… type=…/> with the audio")
-        return
-    checks.url(where, enclosure.get("url"))
-    kind = enclosure.get("type")
-    if kind not in ENCLOSURE_TYPES:
         checks.error(
+            "enclosure-missing",
+            where,
+            "missing",
+            "add <enclosure url=… length=… type=…/> with the audio",
+        )
+        return
+    url = enclosure.get("url")
+    if checks.url(where, url) and seen is not None:
+        assert url is not None
+        if url in seen.enclosures:
+            checks.warning(
+                "enclosure-duplicate",
+                where,
+                f"the same audio URL as {seen.enclosures[url]} (Apple ignores an enclosure URL "
+                "it has seen before)",
+                "give every episode its own audio file",
+            )
+        else:
+            seen.enclosures[url] = where
+    _check_enclosure_type(checks, where, enclosure.get("type"), url or "")
+    _check_enclosure_length(checks, where, (enclosure.get("length") or "").strip())
+
+
+def _check_enclosure_type(checks: Checks, where: str, kind: str | None, url: str) -> None:
+    if kind in ENCLOSURE_ALIASES:
+        checks.warning(
+            "enclosure-type-alias",
+            where,
+            f"type {kind!r} is not the registered name",
+            f'use type="{ENCLOSURE_ALIASES[kind]}"',
+        )
+        kind = ENCLOSURE_ALIASES[kind]
+    elif kind not in ENCLOSURE_TYPES:
+        media = (kind or "").startswith(("audio/", "video/"))
+        (checks.warning if media else checks.error)(
+            "enclosure-type",
             where,
             f"type {kind!r} is not one Apple accepts",
-            "use audio/mpeg for MP3 (audio/x-m4a for AAC)",
+            "use audio/mpeg for MP3 (audio/x-m4a for AAC, video/mp4 for video)",
         )
-    length = (enclosure.get("length") or "").strip()
-    if not length.isdigit() or int(length) <= 0:
+        return
+    suffix = PurePosixPath(urllib.parse.urlsplit(url).path).suffix.lower()
+    expected = EXTENSION_TYPES.get(suffix)
+    if expected is not None and kind not in expected:
+        checks.warning(
+            "enclosure-type-extension",
+            where,
+            f"type {kind!r} does not match the file name ending {suffix}",
+            f'use type="{sorted(expected)[0]}" or check the file',
+        )
+
+
+def _check_enclosure_length(checks: Checks, where: str, length: str) -> None:
+    if not length.isdigit():
         checks.error(
+            "enclosure-length",
             where,
             f"length {length!r} is not a byte count",
+            "give the file's exact size in bytes",
+        )
+    elif int(length) == 0:
+        checks.warning(
+            "enclosure-length-zero",
+            where,
+            "length '0' (unknown); apps show no size and some check it",
             "give the file's exact size in bytes",
         )
 
 
 def check_duration(checks: Checks, where: str, elem: Any) -> None:
     if elem is None:
-        checks.warning(where, "missing", "add the duration in whole seconds")
+        checks.warning("duration-missing", where, "missing", "add the duration in whole seconds")
         return
     text = (elem.text or "").strip()
     if text.isdigit():
         return
     if DURATION_PATTERN.match(text):
-        checks.warning(where, f"{text!r} is HH:MM:SS; seconds are preferred", "give whole seconds")
+        checks.warning(
+            "duration-format",
+            where,
+            f"{text!r} is HH:MM:SS; seconds are preferred",
+            "give whole seconds",
+        )
         return
     try:
         seconds = float(text)
     except ValueError:
-        checks.error(where, f"{text!r} is not a duration", "give whole seconds, e.g. 1830")
+        checks.error(
+            "duration-invalid",
+            where,
+            f"{text!r} is not a duration",
+            "give whole seconds, e.g. 1830",
+        )
         return
     if seconds < 0:
-        checks.error(where, f"{text!r} is negative", "give whole seconds, e.g. 1830")
+        checks.error(
+            "duration-invalid", where, f"{text!r} is negative", "give whole seconds, e.g. 1830"
+        )
     else:
-        checks.warning(where, f"{text!r} has a fraction", "give whole seconds")
+        checks.warning("duration-format", where, f"{text!r} has a fraction", "give whole seconds")
+
+
+def _check_transcript_type(checks: Checks, element: str, kind: str | None) -> None:
+    if kind in TRANSCRIPT_TYPES:
+        return
+    listed = ", ".join(sorted(TRANSCRIPT_TYPES))
+    if kind and TRANSCRIPT_MIME.match(kind):
+        # The spec's list is "such as", not closed: apps skip what they cannot read.
+        checks.warning(
+            "transcript-type-unlisted",
+            element,
+            f"type {kind!r} is not in the spec's list, so some apps will not show it",
+            f"offer one of {listed} as well",
+        )
+        return
+    checks.error(
+        "transcript-type-invalid",
+        element,
+        f"type {kind!r} is not a text format",
+        f"use one of {listed}",
+    )
 
 
 def _check_transcript(checks: Checks, element: str, transcript: Any) -> None:
     checks.url(element, transcript.get("url"))
     kind = transcript.get("type")
-    if kind not in TRANSCRIPT_TYPES:
-        checks.error(
-            element,
-            f"type {kind!r} is not a transcript type",
-            "use text/vtt, application/x-subrip, application/json, text/html or text/plain",
-        )
+    _check_transcript_type(checks, element, kind)
     rel = transcript.get("rel")
     if rel is not None and rel != "captions":
-        checks.error(element, f'rel="{rel}" is not valid', 'use rel="captions" or none')
-    if rel == "captions" and kind not in TIMED_TRANSCRIPT_TYPES:
         checks.error(
+            "transcript-rel", element, f'rel="{rel}" is not valid', 'use rel="captions" or none'
+        )
+    if rel == "captions" and kind not in TIMED_TRANSCRIPT_TYPES:
+        checks.warning(
+            "transcript-rel",
             element,
             f'rel="captions" on {kind}, which has no timing',
             'drop rel="captions" from untimed formats',
         )
     language = transcript.get("language")
     if language is not None and not LANGUAGE_PATTERN.match(language):
-        checks.error(element, f"{language!r} is not a language code", "use e.g. sv")
+        checks.error(
+            "transcript-language",
+            element,
+            f"{language!r} is not a language code",
+            f"use e.g. {checks.language or 'en'}",
+        )
 
 
 def check_podcast_item(checks: Checks, where: str, item: Any) -> None:
@@ -191,6 +325,7 @@ def check_podcast_item(checks: Checks, where: str, item: Any) -> None:
         checks.url(f"{where}/podcast:chapters", chapters.get("url"))
         if chapters.get("type") != "application/json+chapters":
             checks.error(
+                "chapters-type",
                 f"{where}/podcast:chapters",
                 f"type {chapters.get('type')!r}",
                 'use type="application/json+chapters"',
@@ -202,5 +337,10 @@ def check_podcast_item(checks: Checks, where: str, item: Any) -> None:
         try:
             float((elem.text or "").strip())
         except ValueError:
-            checks.error(f"{where}/podcast:{tag}", f"{elem.text!r} is not a number", "use 1, 2…")
+            checks.error(
+                "number-invalid",
+                f"{where}/podcast:{tag}",
+                f"{elem.text!r} is not a number",
+                "use 1, 2…",
+            )
     checks.persons(where, item)

@@ -114,7 +114,13 @@ TRANSCRIPT_TYPES = {
     "text/html",
     "text/plain",
 }
-TIMED_TRANSCRIPT_TYPES = {"text/vtt", "application/x-subrip", "application/json", "application/srt"}
+TIMED_TRANSCRIPT_TYPES = {
+    "text/vtt",
+    "application/x-subrip",
+    "application/json",
+    "application/srt",
+    "text/srt",
+}
 MEDIUMS = {
     "podcast",
     "music",
@@ -131,3 +137,107 @@ MEDIUMS |= {f"{m}L" for m in MEDIUMS - {"publisher", "mixed"}}
 EPISODE_TYPES = {"full", "trailer", "bonus"}
 DURATION_PATTERN = re.compile(r"^(?:(\d+):)?([0-5]?\d):([0-5]\d)$")
 LANGUAGE_PATTERN = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+
+# Enclosure types feeds write that mean an Apple-accepted type (the fix names the right one).
+ENCLOSURE_ALIASES = {
+    "audio/mp3": "audio/mpeg",
+    "audio/x-mp3": "audio/mpeg",
+    "audio/mpeg3": "audio/mpeg",
+    "audio/x-mpeg": "audio/mpeg",
+    "audio/x-mpeg-3": "audio/mpeg",
+    "audio/m4a": "audio/x-m4a",
+    "video/m4v": "video/x-m4v",
+}
+# File name extensions and the enclosure types they go with.
+EXTENSION_TYPES = {
+    ".mp3": {"audio/mpeg"},
+    ".m4a": {"audio/x-m4a", "audio/mp4", "audio/aac"},
+    ".aac": {"audio/aac", "audio/x-m4a", "audio/mp4"},
+    ".mp4": {"audio/mp4", "video/mp4", "audio/x-m4a"},
+    ".m4v": {"video/x-m4v", "video/mp4"},
+    ".mov": {"video/quicktime"},
+    ".pdf": {"application/pdf"},
+}
+# Apple's limit for titles, in characters.
+MAX_TITLE_CHARACTERS = 255
+
+# The Podcast Taxonomy of podcast:person groups and roles (lower case, as the spec compares them):
+# https://github.com/Podcastindex-org/podcast-namespace/blob/main/taxonomy.json
+PERSON_ROLES: dict[str, set[str]] = {
+    "creative direction": {
+        "director",
+        "assistant director",
+        "executive producer",
+        "senior producer",
+        "producer",
+        "associate producer",
+        "development producer",
+        "creative director",
+    },
+    "cast": {
+        "host",
+        "co-host",
+        "guest host",
+        "guest",
+        "voice actor",
+        "narrator",
+        "announcer",
+        "reporter",
+    },
+    "writing": {
+        "author",
+        "editorial director",
+        "co-writer",
+        "writer",
+        "songwriter",
+        "guest writer",
+        "story editor",
+        "managing editor",
+        "script editor",
+        "script coordinator",
+        "researcher",
+        "editor",
+        "fact checker",
+        "translator",
+        "translater",
+        "transcriber",
+        "logger",
+    },
+    "audio production": {
+        "studio coordinator",
+        "technical director",
+        "technical manager",
+        "audio engineer",
+        "remote recording engineer",
+        "post production engineer",
+    },
+    "audio post-production": {
+        "audio editor",
+        "sound designer",
+        "foley artist",
+        "composer",
+        "theme music",
+        "music production",
+        "music contributor",
+    },
+    "administration": {
+        "production coordinator",
+        "booking coordinator",
+        "production assistant",
+        "content manager",
+        "marketing manager",
+        "sales representative",
+        "sales manager",
+    },
+    "visuals": {"graphic designer", "cover art designer"},
+    "community": {"social media manager"},
+    "misc.": {"consultant", "intern"},
+    "video production": {
+        "camera operator",
+        "lighting designer",
+        "camera grip",
+        "assistant camera",
+    },
+    "video post-production": {"editor", "assistant editor"},
+}
+TRANSCRIPT_MIME = re.compile(r"^(text|application)/[A-Za-z0-9][A-Za-z0-9.+-]*$")
