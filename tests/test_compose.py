@@ -128,7 +128,7 @@ def test_compose_renders_mjml_once_and_sends_without_mjml(
     folder = sample.newsletters_dir / SLUG
     for name in ("email.mjml", "email.html", "email.txt", "index.html", "email.en.html"):
         assert (folder / name).is_file(), name
-    run("newsletter", "send", SLUG)
+    run("newsletter", "send", SLUG, "--yes")
     assert len(calls) == 3
     outbox = sorted((sample.root / "newsletters" / "outbox").glob("*.eml"))
     assert len(outbox) == 12

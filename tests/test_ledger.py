@@ -227,7 +227,18 @@ def _send_process(root: Path, url: str, *extra: str) -> subprocess.Popen[bytes]:
     env["OUTREACH_MAIL_TRANSPORT"] = url
     env["OUTREACH_MAIL_CONCURRENCY"] = "3"
     return subprocess.Popen(
-        [sys.executable, "-m", "outreach", "-w", str(root), "newsletter", "send", SLUG, *extra],
+        [
+            sys.executable,
+            "-m",
+            "outreach",
+            "-w",
+            str(root),
+            "newsletter",
+            "send",
+            SLUG,
+            "--yes",
+            *extra,
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -311,7 +322,7 @@ def test_sigterm_stops_cleanly_and_resumes(tmp_path: Path, monkeypatch: pytest.M
             time.sleep(0.01)
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)
-        assert process.returncode == 130 and b"run the same command to resume" in err
+        assert process.returncode == 130 and b"run the same command to resume" in err, err
         # In-flight messages finished and were recorded: nothing is left uncertain.
         assert set(states(workspace).values()) <= {"sent", "queued"}
         assert len(handler.recipients()) == list(states(workspace).values()).count("sent")

@@ -20,17 +20,10 @@ from outreach.db import session_scope
 from outreach.errors import ConfigError, MailError, OutreachError, ValidationError
 from outreach.mail.dispatch import Dispatcher, Job
 from outreach.mail.edition_mail import MessageFactory
-from outreach.mail.ledger import (
-    Addressee,
-    DeliveryLedger,
-    LedgerCounts,
-    PreparedSend,
-    SendOptions,
-    finish_send,
-    prepare_send,
-)
+from outreach.mail.ledger import Addressee, DeliveryLedger, LedgerCounts
 from outreach.mail.lock import send_lock
 from outreach.mail.message import ascii_address
+from outreach.mail.plan import PreparedSend, SendOptions, finish_send, prepare_send
 from outreach.mail.transport import SendResult, Transport, open_transport
 from outreach.newsletter.edition import load_edition
 from outreach.newsletter.personalize import SAMPLE_RECIPIENT
@@ -71,29 +64,43 @@ def send_edition(
 
     `progress(done, total)` is called from the calling thread about five times a second.
     """
+    with send_lock(workspace, f"edition {slug}"):
+        return send_locked(
+            workspace, slug, options, progress=progress, transport_factory=transport_factory
+        )
+
+
+def send_locked(
+    workspace: Workspace,
+    slug: str,
+    options: SendOptions | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    transport_factory: Callable[[], Transport] | None = None,
+) -> SendReport:
+    """`send_edition` for a caller that already holds the send lock (`run-due`)."""
     options = options or SendOptions()
     if workspace.settings.mail.concurrency < 1:
         raise ConfigError("[mail] concurrency must be at least 1")
     key = secret_key(workspace.root)  # unsubscribe links: refuse before anything is queued
     factory = transport_factory or (lambda: open_transport(workspace))
-    with send_lock(workspace, slug):
-        prepared = prepare_send(workspace, slug, options)
-        report = SendReport(
-            slug,
-            prepared.counts,
-            recovered_uncertain=prepared.recovered_uncertain,
-            already_sent=prepared.already_sent,
-        )
-        started = time.monotonic()
-        if prepared.jobs:
-            _SendRun(workspace, prepared, key, factory, report).run(progress)
-        report.elapsed = time.monotonic() - started
-        report.counts = finish_send(
-            workspace,
-            prepared.edition.edition_id,
-            paused=bool(report.paused),
-            interrupted=report.interrupted,
-        )
+    prepared = prepare_send(workspace, slug, options)
+    report = SendReport(
+        slug,
+        prepared.counts,
+        recovered_uncertain=prepared.recovered_uncertain,
+        already_sent=prepared.already_sent,
+    )
+    started = time.monotonic()
+    if prepared.jobs:
+        _SendRun(workspace, prepared, key, factory, report).run(progress)
+    report.elapsed = time.monotonic() - started
+    report.counts = finish_send(
+        workspace,
+        prepared.edition.edition_id,
+        paused=bool(report.paused),
+        interrupted=report.interrupted,
+    )
     return report
 
 
