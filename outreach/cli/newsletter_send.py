@@ -254,7 +254,8 @@ def newsletter_schedule(
         outreach newsletter schedule 2026-12-10 --at "2026-12-10 08:00"
     """
     tz = zone(workspace.settings.newsletter.timezone)
-    when = parse_local_datetime(at, "--at", tz)
+    when = parse_local_datetime(at, "--at", tz).astimezone(tz)
+    schedule.check_time(edition, when)
     run_checks(workspace, edition, yes=yes, verb="scheduled")
     with session_scope(workspace) as session:
         planned = plan.plan_send(session, edition, send.SendOptions(segments))

@@ -86,7 +86,7 @@ def check_edition(workspace: Workspace, slug: str) -> CheckReport:
         if f'href="{UNSUBSCRIBE_PLACEHOLDER}"' not in html_text:
             report.error(f"{where}: no unsubscribe link in the HTML")
         if UNSUBSCRIBE_PLACEHOLDER not in text:
-            report.error(f"{where[:-5]}.txt: no unsubscribe link in the text part")
+            report.error(f"{where.removesuffix('.html')}.txt: no unsubscribe link in the text part")
         check_links(html_text, where, report)
         check_placeholders(files.subjects[language], html_text, text, language, where, report)
     return report
@@ -242,13 +242,15 @@ def check_placeholders(
         "HTML": personalize(html_text, sample, language, is_html=True),
         "text": personalize(text, sample, language, is_html=False),
     }
+    text_where = where.removesuffix(".html") + ".txt"
     for part, filled in parts.items():
         found = sorted({m.group(0) for m in LEFTOVERS.finditer(filled)})
         if found:
-            report.error(f"{where}: unfilled placeholder(s) in the {part}: {', '.join(found)}")
+            shown = text_where if part == "text" else where
+            report.error(f"{shown}: unfilled placeholder(s) in the {part}: {', '.join(found)}")
     unparsed = MARKDOWN_LINK.search(parts["text"])
     if unparsed:
         report.error(
-            f"{where}: a Markdown link did not become a link (a space in the address?): "
+            f"{text_where}: a Markdown link did not become a link (a space in the address?): "
             f"{unparsed.group(0)}"
         )

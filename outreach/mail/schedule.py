@@ -47,15 +47,20 @@ def schedule_edition(
     row = edition_row(session, slug)
     if row.status not in ("composed", "sending", "paused"):
         raise ValidationError(f"edition {slug} is {row.status}: only a composed edition is sent")
+    check_time(slug, at, now=now)
+    row.scheduled_at = at.astimezone(dt.UTC)
+    row.scheduled_segments = normalized_segments(segments) or None
+    row.schedule_note = None
+    return row
+
+
+def check_time(slug: str, at: dt.datetime, *, now: dt.datetime | None = None) -> None:
+    """Refuse a moment that has passed (`at` is shown as given: pass it in local time)."""
     if at <= (now or utcnow()):
         raise ValidationError(
             f"{at:%Y-%m-%d %H:%M} has passed: give a later time, or send now with "
             f"'outreach newsletter send {slug}'"
         )
-    row.scheduled_at = at.astimezone(dt.UTC)
-    row.scheduled_segments = normalized_segments(segments) or None
-    row.schedule_note = None
-    return row
 
 
 def unschedule_edition(session: Session, slug: str) -> dt.datetime:
