@@ -133,6 +133,9 @@ def setup(root: Path, count: int, url: str, concurrency: int) -> Any:
     (root / "newsletters" / SLUG / "intro.md").write_text(
         (REPO / "newsletters" / SLUG / "intro.md").read_text(encoding="utf-8"), encoding="utf-8"
     )
+    (root / "newsletters" / SLUG / "intro.en.md").write_text(
+        (REPO / "newsletters" / SLUG / "intro.en.md").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     workspace = open_workspace(root)
     with session_scope(workspace) as session:
         content.import_content(

@@ -57,6 +57,9 @@ def composed(workspace: Workspace, run: Runner) -> Workspace:
     (folder / "intro.md").write_text(
         (REPO / "newsletters" / SLUG / "intro.md").read_text(encoding="utf-8"), encoding="utf-8"
     )
+    (folder / "intro.en.md").write_text(
+        (REPO / "newsletters" / SLUG / "intro.en.md").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     run("newsletter", "compose", SLUG)
     return workspace
 

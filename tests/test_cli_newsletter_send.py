@@ -216,3 +216,33 @@ def test_a_content_link_with_a_space_is_an_error(
     run("newsletter", "compose", SLUG)
     output = run("newsletter", "check", SLUG, expect=1).output
     assert "link 'https://www.vinnova.se/ utlysning' has a space in it" in output
+
+
+def test_a_connection_error_names_the_host(
+    workspace: Workspace, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .smtp_sink import free_port
+
+    _compose(workspace, run)
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", f"smtp://127.0.0.1:{port}?starttls=false")
+    result = run("newsletter", "test", SLUG, "--to", "x@kommun.se", expect=1)
+    assert f"x@kommun.se: NOT sent (cannot connect to 127.0.0.1:{port}: " in result.output
+    assert "None" not in result.output
+
+
+def test_the_archive_feed_carries_summary_and_content(workspace: Workspace, run: Runner) -> None:
+    import feedparser
+
+    _compose(workspace, run)
+    run("newsletter", "send", SLUG, "--yes")
+    run("feed", "build")
+    atom = feedparser.parse((workspace.feeds_dir / "nyhetsbrev.xml").read_bytes())
+    assert atom.bozo == 0
+    (entry,) = atom.entries
+    assert entry.summary.startswith("Här kommer en ny uppdatering om vad som hänt")
+    assert entry.summary.endswith("Kraftsamling för AI i kommuner och civilsamhälle.")
+    content = entry.content[0]
+    assert content.type == "text/html"
+    assert "Starta er AI-resa" in content.value and "Sista ansökningsdag" in content.value
+    assert "@@" not in content.value and "/u/" not in content.value

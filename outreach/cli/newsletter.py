@@ -14,6 +14,7 @@ from outreach.db import session_scope
 from outreach.mail import ledger, schedule
 from outreach.newsletter import compose, render
 from outreach.newsletter import edition as editions
+from outreach.newsletter.personalize import DEFAULT_LANGUAGE, LANGUAGES
 from outreach.timeutil import zone
 from outreach.workspace import Workspace
 
@@ -51,9 +52,19 @@ def _summary(workspace: Workspace, composed: render.ComposedEdition) -> None:
         click.echo(
             f"  no intro: write {workspace.shown(composed.directory / 'intro.md')} (Markdown)"
         )
-    size = len(composed.languages["sv"].html.encode("utf-8"))
+    for language in LANGUAGES:
+        if language in composed.languages:
+            click.echo(f"  subject ({language}): {composed.languages[language].subject}")
+        else:
+            click.echo(
+                f"  no intro.{language}.md: '{language}' subscribers get the "
+                f"'{DEFAULT_LANGUAGE}' edition"
+            )
+    size = len(composed.languages[DEFAULT_LANGUAGE].html.encode("utf-8"))
     limit = workspace.settings.newsletter.max_html_bytes
     click.echo(f"  HTML {size / 1000:.1f} kB of at most {limit / 1000:.0f} kB")
+    for warning in composed.warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @newsletter_group.command("compose")

@@ -36,6 +36,7 @@ from outreach.feed.validate import (
 )
 from outreach.fsutil import atomic_write_bytes
 from outreach.models import Edition, Episode, Event, Meta, Transcript
+from outreach.newsletter.edition import archive_entry
 from outreach.podcast.transcripts import episodes_with_publishable_version
 from outreach.sanitize import apple_html, shorten_html, xml_text
 from outreach.workspace import Workspace
@@ -386,8 +387,16 @@ def build_newsletter_feed(
             if _TAG_AUTHORITY.match(settings.list_id)
             else link
         )
+        summary, content_html = archive_entry(workspace, edition.slug)
         entries.append(
-            feed.AtomEntry(id=entry_id, title=edition.subject, link=link, updated=edition.sent_at)
+            feed.AtomEntry(
+                id=entry_id,
+                title=edition.subject,
+                link=link,
+                updated=edition.sent_at,
+                summary=summary or "",
+                content_html=content_html or "",
+            )
         )
     atom = feed.AtomFeed(
         id=f"{base}/nyhetsbrev/",

@@ -85,6 +85,7 @@ def write_edition(
             (Path(f"{stem}.txt"), rendered.text),
         ]
     files.append((directory / "index.html", archive_html))
+    _remove_other_languages(directory, set(languages))
     files.append(
         (directory / MANIFEST, json.dumps(dict(manifest), ensure_ascii=False, indent=2) + "\n")
     )
@@ -94,6 +95,14 @@ def write_edition(
             # Published pages: readable by a web server (mkstemp makes files 600).
             tmp.chmod(0o644)
     return [path for path, _ in files]
+
+
+def _remove_other_languages(directory: Path, kept: set[str]) -> None:
+    """A language dropped since the last compose (its intro was deleted) leaves no files behind."""
+    for language in set(LANGUAGES) - kept:
+        for name in ("email", "preview"):
+            for extension in (".mjml", ".html", ".txt"):
+                Path(f"{directory / name}{suffix(language)}{extension}").unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -208,3 +217,21 @@ def write_previews(workspace: Workspace, slug: str) -> list[Path]:
             previews.append(target)
     others = [directory / n for n in ("email.mjml", "email.html", "email.txt", "index.html")]
     return previews + [p for p in others if p.is_file()]
+
+
+def archive_entry(workspace: Workspace, slug: str) -> tuple[str | None, str | None]:
+    """The archive feed's summary (the intro's first paragraph) and content (the archive page's
+    <main>) of an edition; None for what its files do not have."""
+    directory = workspace.newsletters_dir / validate_slug(slug)
+    summary = None
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        summary = manifest.get("summary") or None
+    except (OSError, ValueError):
+        pass
+    try:
+        page = (directory / "index.html").read_text(encoding="utf-8")
+    except OSError:
+        return summary, None
+    main = re.search(r"<main>(.*)</main>", page, re.DOTALL)
+    return summary, (main.group(1).strip() if main else None)
