@@ -289,16 +289,14 @@ class _SendRun:
         outcomes.clear()
 
     def _transmit(self, job: Job, addressee: Addressee, transport: Transport) -> SendResult:
+        message_id = self.messages.message_id(addressee)
         try:
-            data = self.messages.build(addressee)
+            data = self.messages.build(addressee, message_id=message_id)
         except (MailError, ValidationError) as exc:
             return SendResult("permanent", None, f"cannot build the message: {exc}")
         try:
             return transport.send_bytes(
-                self.messages.sender.addr_spec,
-                [ascii_address(addressee.email)],
-                data,
-                self.messages.message_id(addressee),
+                self.messages.sender.addr_spec, [ascii_address(addressee.email)], data, message_id
             )
         except OutreachError:
             # Login, TLS or outbox problem, raised before any message data left: nothing was
