@@ -64,7 +64,7 @@ demo: install
 	$(OUT) episode publish mote-i-umea
 	$(OUT) episode list
 	$(OUT) newsletter compose 2023-04-26
-	OUTREACH_SECRET_KEY=$(DEMO_KEY) $(OUT) newsletter send 2023-04-26
+	OUTREACH_SECRET_KEY=$(DEMO_KEY) $(OUT) newsletter send 2023-04-26 --yes
 	$(OUT) newsletter status 2023-04-26
 	$(OUT) feed build
 	@echo

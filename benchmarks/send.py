@@ -1,13 +1,14 @@
 """Send benchmark: 10,000 subscribers through the ledger to a local aiosmtpd sink.
 
 Prints messages/second and peak RSS of `send_edition` (ledger, pool, per-recipient messages), and
-the same figures for a bare smtplib loop that sends the same messages, pre-built, in the same run
-(one connection, and as many connections as the pool). Targets: ≥ 500 msg/s, ledger overhead
-(bare pool rate / ledger rate) ≤ 1.25×.
+the same figures for a bare smtplib loop that builds and sends the same messages with the same
+MessageFactory (one connection, and as many connections as the pool), without the ledger.
+Targets: ≥ 500 msg/s, ledger overhead (bare pool rate / ledger rate) ≤ 1.25×.
 
     .venv/bin/python benchmarks/send.py [--subscribers 10000] [--concurrency 4]
 
-The sink runs in its own process (so it does not share our GIL) and only counts what it gets.
+The sink runs in its own process for both sides (so it shares no GIL with a sender) and only
+counts what it gets; the bare loop and the ledger run each run in a child process of their own.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,18 +101,6 @@ class PeakRss:
         self._thread.join()
 
 
-def timed(label: str, count: int, action: Callable[[], Any]) -> float:
-    with PeakRss() as rss:
-        started = time.perf_counter()
-        action()
-        elapsed = time.perf_counter() - started
-    rate = count / elapsed
-    print(
-        f"{label:44} {count:>6} msgs in {elapsed:6.2f} s = {rate:7.0f} msg/s, peak RSS {rss.peak / 2**20:5.0f} MiB"
-    )
-    return rate
-
-
 def setup(root: Path, count: int, url: str, concurrency: int) -> Any:
     os.environ.update(
         {
@@ -126,6 +114,7 @@ def setup(root: Path, count: int, url: str, concurrency: int) -> Any:
     from outreach.db import session_scope
     from outreach.models import Subscriber, utcnow
     from outreach.newsletter import compose, content
+    from outreach.timeutil import zone
     from outreach.workspace import init_workspace, open_workspace
 
     init_workspace(root)
@@ -133,10 +122,13 @@ def setup(root: Path, count: int, url: str, concurrency: int) -> Any:
     (root / "newsletters" / SLUG / "intro.md").write_text(
         (REPO / "newsletters" / SLUG / "intro.md").read_text(encoding="utf-8"), encoding="utf-8"
     )
+    (root / "newsletters" / SLUG / "intro.en.md").write_text(
+        (REPO / "newsletters" / SLUG / "intro.en.md").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     workspace = open_workspace(root)
     with session_scope(workspace) as session:
         content.import_content(
-            session, REPO / "newsletters" / "sample-content.yaml", content.zone("Europe/Stockholm")
+            session, REPO / "newsletters" / "sample-content.yaml", zone("Europe/Stockholm")
         )
         now = utcnow()
         session.execute(
@@ -158,8 +150,12 @@ def setup(root: Path, count: int, url: str, concurrency: int) -> Any:
     return workspace
 
 
-def prebuilt(workspace: Any) -> list[tuple[str, str, bytes]]:
-    """The same messages the ledger sends, built up front: (from, to, bytes)."""
+def bare_child(root: Path, port: int, connections: int) -> None:
+    """The baseline: the same messages built and sent by plain smtplib threads, no ledger.
+
+    Timed like the ledger run: reading the edition and the subscribers, building every message
+    (the same MessageFactory) and sending it; in its own process, like the ledger run.
+    """
     from sqlalchemy import select
 
     from outreach.db import session_scope
@@ -167,32 +163,50 @@ def prebuilt(workspace: Any) -> list[tuple[str, str, bytes]]:
     from outreach.mail.ledger import Addressee
     from outreach.models import Subscriber
     from outreach.newsletter.edition import load_edition
+    from outreach.workspace import open_workspace
 
-    with session_scope(workspace) as session:
-        edition = load_edition(session, workspace, SLUG)
-        subscribers = session.scalars(select(Subscriber).order_by(Subscriber.id)).all()
-    factory = MessageFactory(workspace, edition, KEY)
-    out = []
-    for s in subscribers:
-        assert s.email is not None
-        data = factory.build(Addressee(s.id, s.email, s.name, s.language))
-        out.append((factory.sender.addr_spec, s.email, data))
-    return out
+    workspace = open_workspace(root)
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        with session_scope(workspace) as session:
+            edition = load_edition(session, workspace, SLUG)
+            rows = session.execute(
+                select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.language)
+                .where(Subscriber.status == "confirmed")
+                .order_by(Subscriber.id)
+            ).all()
+        factory = MessageFactory(workspace, edition, KEY)
+        sender = factory.sender.addr_spec
+
+        def one(chunk: list[Any]) -> None:
+            with smtplib.SMTP("127.0.0.1", port) as smtp:
+                for sid, email, name, language in chunk:
+                    data = factory.build(Addressee(sid, email, name, language))
+                    smtp.sendmail(sender, [email], data)
+
+        threads = [
+            threading.Thread(target=one, args=(rows[i::connections],)) for i in range(connections)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    label = f"bare smtplib loop, builds too, {connections} connection(s)"
+    print(
+        f"{label:44} {len(rows):>6} msgs in {elapsed:6.2f} s = {len(rows) / elapsed:7.0f}"
+        f" msg/s, peak RSS {rss.peak / 2**20:5.0f} MiB"
+    )
 
 
-def bare_loop(port: int, messages: list[tuple[str, str, bytes]], connections: int) -> None:
-    def one(chunk: list[tuple[str, str, bytes]]) -> None:
-        with smtplib.SMTP("127.0.0.1", port) as smtp:
-            for sender, to, data in chunk:
-                smtp.sendmail(sender, [to], data)
-
-    threads = [
-        threading.Thread(target=one, args=(messages[i::connections],)) for i in range(connections)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+def run_child(*args: str) -> tuple[str, float]:
+    """Run this script as a child (its own process and GIL); its line and its rate."""
+    child = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=True
+    )
+    line = child.stdout.strip()
+    print(line, flush=True)
+    return line, float(line.split("= ")[1].split()[0])
 
 
 def ledger_child(root: Path) -> None:
@@ -221,12 +235,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ledger-child", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
         return
     if args.ledger_child:
         ledger_child(Path(args.ledger_child))
+        return
+    if args.bare_child:
+        root, port, connections = args.bare_child
+        bare_child(Path(root), int(port), int(connections))
         return
     sink = Sink()
     url = f"smtp://127.0.0.1:{sink.port}"
@@ -235,44 +254,19 @@ def main() -> None:
             workspace = setup(Path(tmp) / "ws", args.subscribers, url, args.concurrency)
             load = os.getloadavg()[0]
             print(
-                f"{args.subscribers} subscribers, concurrency {args.concurrency}, sink {url}, "
-                f"load average {load:.1f} on {os.cpu_count()} CPUs"
+                f"{args.subscribers} subscribers, concurrency {args.concurrency}, sink {url} "
+                f"(own process), load average {load:.1f} on {os.cpu_count()} CPUs"
             )
-            messages = prebuilt(workspace)
-            size = sum(len(m[2]) for m in messages) / len(messages)
+            root, port, pool = str(workspace.root), str(sink.port), str(args.concurrency)
             # The machine may be shared: bare loops before and after the ledger run, mean of both.
-            pool_rates = [
-                timed(
-                    f"bare smtplib loop, pre-built, {args.concurrency} connections",
-                    len(messages),
-                    lambda: bare_loop(sink.port, messages, args.concurrency),
-                )
-            ]
-            # The ledger run in its own process, so its peak RSS is its own.
-            child = subprocess.run(
-                [sys.executable, __file__, "--ledger-child", str(workspace.root)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            print(child.stdout.strip())
-            ledger_rate = float(child.stdout.split("= ")[1].split()[0])
-            pool_rates.append(
-                timed(
-                    f"bare smtplib loop, pre-built, {args.concurrency} connections",
-                    len(messages),
-                    lambda: bare_loop(sink.port, messages, args.concurrency),
-                )
-            )
-            one_rate = timed(
-                "bare smtplib loop, pre-built, 1 connection",
-                len(messages),
-                lambda: bare_loop(sink.port, messages, 1),
-            )
-            pool_rate = sum(pool_rates) / len(pool_rates)
+            _, before = run_child("--bare-child", root, port, pool)
+            _, ledger_rate = run_child("--ledger-child", root)
+            _, after = run_child("--bare-child", root, port, pool)
+            _, one_rate = run_child("--bare-child", root, port, "1")
+            pool_rate = (before + after) / 2
             received = sink.count()
             assert received == 4 * args.subscribers, received
-            print(f"average message size {size / 1000:.1f} kB; the sink received {received}")
+            print(f"the sink received {received}")
             print(
                 f"ledger rate {ledger_rate:.0f} msg/s (target ≥ 500); overhead vs bare loop with "
                 f"{args.concurrency} connections {pool_rate / ledger_rate:.2f}× (target ≤ 1.25×), "

@@ -119,6 +119,10 @@ class Edition(Base):
     composed_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # A scheduled send: `outreach run-due` sends the edition once this moment has passed.
+    scheduled_at: Mapped[dt.datetime | None]
+    scheduled_segments: Mapped[list[str] | None] = mapped_column(JSON)
+    schedule_note: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):

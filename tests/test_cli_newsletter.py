@@ -57,6 +57,9 @@ def composed(workspace: Workspace, run: Runner) -> Workspace:
     (folder / "intro.md").write_text(
         (REPO / "newsletters" / SLUG / "intro.md").read_text(encoding="utf-8"), encoding="utf-8"
     )
+    (folder / "intro.en.md").write_text(
+        (REPO / "newsletters" / SLUG / "intro.en.md").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     run("newsletter", "compose", SLUG)
     return workspace
 
@@ -70,7 +73,7 @@ def test_send_over_smtp_headers_links_and_status(
     composed: Workspace, run: Runner, sink: tuple[ScriptedHandler, SinkController]
 ) -> None:
     handler, _ = sink
-    result = run("newsletter", "send", SLUG)
+    result = run("newsletter", "send", SLUG, "--yes")
     assert "recipients 6 = sent 6 + skipped 0 + failed 0 + uncertain 0" in result.output
     assert sorted(handler.recipients())[0] == "anna.berg@example.se"
     by_address = {r.rcpt_to[0]: r for r in handler.log}
@@ -101,7 +104,7 @@ def test_send_over_smtp_headers_links_and_status(
 
     status = run("newsletter", "status", SLUG).output
     assert "Edition 2023-04-26: sent, sent " in status and "sent                    6" in status
-    again = run("newsletter", "send", SLUG)
+    again = run("newsletter", "send", SLUG, "--yes")
     assert "already sent; nothing to do" in again.output and len(handler.log) == 6
 
 
@@ -142,7 +145,7 @@ def test_dkim_signature_covers_list_unsubscribe(
     monkeypatch.setenv("OUTREACH_DKIM_KEY", key.read_text())
     monkeypatch.setenv("OUTREACH_MAIL_DKIM_SELECTOR", "nyhetsbrev")
     monkeypatch.setenv("OUTREACH_MAIL_DKIM_DOMAIN", "example.org")
-    run("newsletter", "send", SLUG)
+    run("newsletter", "send", SLUG, "--yes")
     data = handler.log[0].data
     signature = message_from_bytes(data, policy=policy.default)["DKIM-Signature"]
     signed = re.search(r"h=([^;]+)", signature.replace("\r\n", "").replace(" ", ""))
@@ -169,13 +172,13 @@ def test_errors_are_one_line(
 ) -> None:
     assert (
         "run 'outreach newsletter compose"
-        in run("newsletter", "send", "2030-01-01", expect=1).stderr
+        in run("newsletter", "send", "2030-01-01", "--yes", expect=1).stderr
     )
     assert "not a date" in run("newsletter", "compose", "maj-extra", expect=1).stderr
     assert "must be letters" in run("newsletter", "compose", "../x", expect=1).stderr
     monkeypatch.delenv("OUTREACH_SECRET_KEY")
     run("newsletter", "compose", SLUG)
-    result = run("newsletter", "send", SLUG, expect=1)
+    result = run("newsletter", "send", SLUG, "--yes", expect=1)
     assert "OUTREACH_SECRET_KEY" in result.stderr and "Traceback" not in result.output
     assert _deliveries(workspace) == 0  # refused before anything was queued
 
@@ -185,7 +188,7 @@ def test_one_click_from_a_sent_message_and_the_archive_page(
 ) -> None:
     from outreach.web import create_app
 
-    run("newsletter", "send", SLUG)
+    run("newsletter", "send", SLUG, "--yes")
     outbox = composed.root / "newsletters" / "outbox"
     messages = [
         message_from_bytes(p.read_bytes(), policy=policy.default)
@@ -208,6 +211,6 @@ def test_one_click_from_a_sent_message_and_the_archive_page(
     # The next edition does not go to Anna.
     run("newsletter", "compose", "2023-05-10")
     before = len(list(outbox.glob("*.eml")))
-    result = run("newsletter", "send", "2023-05-10")
+    result = run("newsletter", "send", "2023-05-10", "--yes")
     assert "recipients 5 = sent 5" in result.output
     assert len(list(outbox.glob("*.eml"))) == before + 5

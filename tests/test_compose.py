@@ -12,7 +12,7 @@ from sqlalchemy import select
 from outreach.db import session_scope
 from outreach.errors import ComposeError
 from outreach.models import Edition
-from outreach.newsletter import compose, content, personalize, render
+from outreach.newsletter import compose, content, intro, personalize, render
 from outreach.newsletter import select as selection
 from outreach.timeutil import zone
 from outreach.workspace import Workspace
@@ -49,6 +49,9 @@ def sample(workspace: Workspace, run: Runner) -> Workspace:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "intro.md").write_text(
         (REPO / "newsletters" / SLUG / "intro.md").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (folder / "intro.en.md").write_text(
+        (REPO / "newsletters" / SLUG / "intro.en.md").read_text(encoding="utf-8"), encoding="utf-8"
     )
     return workspace
 
@@ -128,7 +131,7 @@ def test_compose_renders_mjml_once_and_sends_without_mjml(
     folder = sample.newsletters_dir / SLUG
     for name in ("email.mjml", "email.html", "email.txt", "index.html", "email.en.html"):
         assert (folder / name).is_file(), name
-    run("newsletter", "send", SLUG)
+    run("newsletter", "send", SLUG, "--yes")
     assert len(calls) == 3
     outbox = sorted((sample.root / "newsletters" / "outbox").glob("*.eml"))
     assert len(outbox) == 12
@@ -228,10 +231,10 @@ def test_sent_edition_is_frozen(sample: Workspace, run: Runner) -> None:
 
 
 def test_markdown_text_part() -> None:
-    tokens = render._markdown.parse(
+    tokens = intro._markdown.parse(
         "Se [webbinariet](https://example.org/w) i dag.\n\n- ett\n- två\n\n**Fet** text."
     )
-    assert render.markdown_to_text(tokens) == (
+    assert intro.markdown_to_text(tokens) == (
         "Se webbinariet (https://example.org/w) i dag.\n\n- ett\n\n- två\n\nFet text."
     )
 
@@ -275,3 +278,59 @@ def test_archive_page_and_email_pass_axe(sample: Workspace, run: Runner) -> None
             v for v in axe_violations(page) if v["id"] not in ("landmark-one-main", "region")
         ]
         assert remaining == []
+
+
+def test_a_language_without_its_own_intro_gets_the_default_edition(
+    sample: Workspace, run: Runner
+) -> None:
+    folder = sample.newsletters_dir / SLUG
+    run(
+        "subscriber",
+        "add",
+        "jane@kommun.se",
+        "--name",
+        "Jane Doe",
+        "--language",
+        "en",
+        "--confirmed",
+    )
+    composed = run("newsletter", "compose", SLUG).output
+    assert "subject (en): Kraftsamlingen: two calls from Vinnova and events in May" in composed
+    english = (folder / "email.en.txt").read_text(encoding="utf-8")
+    assert "Here is a new update" in english and "Här kommer" not in english
+    # Without intro.en.md: no English version at all (none left over), Swedish for everyone.
+    (folder / "intro.en.md").unlink()
+    run("newsletter", "preview", SLUG)
+    composed = run("newsletter", "compose", SLUG).output
+    assert "no intro.en.md: 'en' subscribers get the 'sv' edition" in composed
+    assert not list(folder.glob("*.en.*"))
+    manifest = json.loads((folder / "edition.json").read_text(encoding="utf-8"))
+    assert list(manifest["subjects"]) == ["sv"]
+    run("newsletter", "send", SLUG, "--yes")
+    (message,) = (sample.root / "newsletters" / "outbox").glob("*.eml")
+    text = message.read_text(encoding="utf-8")
+    assert "Subject: =?utf-8?q?Kraftsamlingen" in text or "Subject: Kraftsamlingen" in text
+    assert "Hej Jane!" in text and "Hello" not in text and "Funding calls" not in text
+
+
+def test_intro_md_and_intro_sv_md_together_are_refused(sample: Workspace, run: Runner) -> None:
+    folder = sample.newsletters_dir / SLUG
+    (folder / "intro.sv.md").write_text("# Ämne\n\nText.\n", encoding="utf-8")
+    assert (
+        "both intro.md and intro.sv.md exist" in run("newsletter", "compose", SLUG, expect=1).stderr
+    )
+    (folder / "intro.md").unlink()
+    assert "subject (sv): Ämne" in run("newsletter", "compose", SLUG).output
+
+
+def test_compose_warns_when_the_intro_greets_too(sample: Workspace, run: Runner) -> None:
+    folder = sample.newsletters_dir / SLUG
+    (folder / "intro.md").write_text("# Ämne\n\nHej!\n\nÅrets sista nummer.\n", encoding="utf-8")
+    (folder / "intro.en.md").write_text("# Subject\n\nHello everyone,\n\nThe last one.\n")
+    result = run("newsletter", "compose", SLUG)
+    assert "Warning: intro.md starts with a greeting ('Hej!')" in result.stderr
+    assert "already greets each reader by name ('Hej Anna!')" in result.stderr
+    assert "Warning: intro.en.md starts with a greeting ('Hello everyone,')" in result.stderr
+    (folder / "intro.md").write_text("# Ämne\n\nÅrets sista nummer. Hejdå!\n", encoding="utf-8")
+    (folder / "intro.en.md").unlink()
+    assert "Warning" not in run("newsletter", "compose", SLUG).stderr

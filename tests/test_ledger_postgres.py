@@ -52,11 +52,11 @@ def test_compose_and_send_on_postgres(
         run("newsletter", "compose", "2023-04-26")
         handler.script("anna.berg@example.se", "451")
         handler.script("erik.lind@example.org", "550")
-        output = run("newsletter", "send", "2023-04-26")
+        output = run("newsletter", "send", "2023-04-26", "--yes")
         assert "recipients 5 = sent 4 + skipped 0 + failed 1 + uncertain 0" in output
         assert Counter(handler.recipients())["anna.berg@example.se"] == 1
         assert "erik.lind@example.org" not in handler.recipients()
-        assert "already sent" in run("newsletter", "send", "2023-04-26")
+        assert "already sent" in run("newsletter", "send", "2023-04-26", "--yes")
         status = run("newsletter", "status", "2023-04-26")
         assert "failed_permanent        1" in status and "550" in status
         assert "bounced" in run("subscriber", "show", "erik.lind@example.org")

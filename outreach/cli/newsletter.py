@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import signal
-import sys
 import webbrowser
 from typing import Any
 
 import click
 
 from outreach.cli import pass_workspace
+from outreach.cli.newsletter_send import COMMANDS as SEND_COMMANDS
+from outreach.cli.newsletter_send import print_counts
 from outreach.db import session_scope
-from outreach.errors import MailError
-from outreach.mail import ledger, send
+from outreach.mail import ledger, schedule
 from outreach.newsletter import compose, render
 from outreach.newsletter import edition as editions
-from outreach.newsletter.personalize import LANGUAGES
+from outreach.newsletter.personalize import DEFAULT_LANGUAGE, LANGUAGES
+from outreach.timeutil import zone
 from outreach.workspace import Workspace
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -52,9 +52,19 @@ def _summary(workspace: Workspace, composed: render.ComposedEdition) -> None:
         click.echo(
             f"  no intro: write {workspace.shown(composed.directory / 'intro.md')} (Markdown)"
         )
-    size = len(composed.languages["sv"].html.encode("utf-8"))
+    for language in LANGUAGES:
+        if language in composed.languages:
+            click.echo(f"  subject ({language}): {composed.languages[language].subject}")
+        else:
+            click.echo(
+                f"  no intro.{language}.md: '{language}' subscribers get the "
+                f"'{DEFAULT_LANGUAGE}' edition"
+            )
+    size = len(composed.languages[DEFAULT_LANGUAGE].html.encode("utf-8"))
     limit = workspace.settings.newsletter.max_html_bytes
     click.echo(f"  HTML {size / 1000:.1f} kB of at most {limit / 1000:.0f} kB")
+    for warning in composed.warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @newsletter_group.command("compose")
@@ -110,142 +120,49 @@ def newsletter_preview(
         webbrowser.open(paths[0].resolve().as_uri())
 
 
-@newsletter_group.command("test")
-@click.argument("edition")
-@click.option(
-    "--to", "addresses", multiple=True, required=True, help="Recipient (at most 5; repeatable)."
-)
-@click.option("--language", type=click.Choice(LANGUAGES), default="sv", show_default=True)
-@pass_workspace
-def newsletter_test(
-    workspace: Workspace, edition: str, addresses: tuple[str, ...], language: str
-) -> None:
-    """Send a composed edition to up to 5 addresses, '[TEST]' in the subject, sample data.
-
-    The ledger is not touched: a test send never counts as a delivery.
-
-    \b
-    Example:
-        outreach newsletter test 2023-04-26 --to anna@example.se --to erik@example.org
-    """
-    results = send.send_test(workspace, edition, list(addresses), language)
-    failed = [(a, r) for a, r in results if not r.ok]
-    for address, result in results:
-        state = "sent" if result.ok else f"NOT sent ({result.code} {result.detail})"
-        click.echo(f"{address}: {state}")
-    if failed:
-        raise MailError(f"{len(failed)} of {len(results)} test message(s) not accepted")
-
-
-def _print_counts(counts: ledger.LedgerCounts) -> None:
-    for state in ledger.STATES:
-        if counts[state]:
-            click.echo(f"  {state:17} {counts[state]:>7}")
-    click.echo(
-        f"  recipients {counts.recipients} = sent {counts['sent']} + skipped {counts['skipped']} "
-        f"+ failed {counts.failed} + uncertain {counts['uncertain']}"
-        + (f" + not yet sent {counts.pending}" if counts.pending else "")
-    )
-
-
-@newsletter_group.command("send")
-@click.argument("edition")
-@click.option(
-    "--segment",
-    "segments",
-    multiple=True,
-    help="Only these segments (kommun, civilsamhälle, annat); repeatable. Default: everyone.",
-)
-@click.option(
-    "--resend-uncertain",
-    is_flag=True,
-    help="Also send to recipients whose delivery is uncertain (they may get it twice).",
-)
-@click.option(
-    "--retry-failed", is_flag=True, help="Try temporary failures again on a finished edition."
-)
-@pass_workspace
-def newsletter_send(
-    workspace: Workspace,
-    edition: str,
-    segments: tuple[str, ...],
-    resend_uncertain: bool,
-    retry_failed: bool,
-) -> None:
-    """Send a composed edition to the confirmed subscribers; resumes where it stopped.
-
-    Every recipient gets it once: the ledger records each delivery before and after the SMTP
-    transaction. A stopped send resumes with the same command; a finished one sends nothing.
-
-    \b
-    Example:
-        outreach newsletter send 2023-04-26
-        outreach newsletter send 2023-04-26 --segment kommun
-    """
-    options = send.SendOptions(segments, resend_uncertain, retry_failed)
-    bar: Any = None
-    state = {"shown": 0}
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = click.progressbar(length=total, label="Sending", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - state["shown"])
-        state["shown"] = done
-
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        report = send.send_edition(workspace, edition, options, progress=progress)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if bar is not None:
-            bar.__exit__(None, None, None)
-    if report.recovered_uncertain:
-        click.echo(
-            f"{report.recovered_uncertain} delivery(ies) were left mid-message by a stopped send "
-            "and are now 'uncertain' (send again with --resend-uncertain to include them)"
-        )
-    if report.attempted == 0 and report.already_sent and not report.paused:
-        click.echo(f"Edition {edition} was already sent; nothing to do.")
-    else:
-        click.echo(
-            f"Edition {edition}: {report.sent_now} sent now in {report.elapsed:.1f} s "
-            f"({report.rate:.0f} messages/s)"
-        )
-    _print_counts(report.counts)
-    if report.interrupted:
-        click.echo("Interrupted: run the same command to resume.", err=True)
-        sys.exit(130)
-    if report.paused:
-        raise MailError(
-            f"paused after {report.paused}; fix the cause and run the same command to resume"
-        )
-
-
 @newsletter_group.command("status")
-@click.argument("edition")
+@click.argument("edition", required=False)
 @pass_workspace
-def newsletter_status(workspace: Workspace, edition: str) -> None:
-    """Show an edition's delivery counts by state and its most common errors.
+def newsletter_status(workspace: Workspace, edition: str | None) -> None:
+    """Show an edition's schedule, delivery counts by state and most common errors.
+
+    Without EDITION: the scheduled sends that have not gone out yet.
 
     \b
     Example:
         outreach newsletter status 2023-04-26
+        outreach newsletter status
     """
+    tz = zone(workspace.settings.newsletter.timezone)
+    if edition is None:
+        _print_schedule(workspace)
+        return
     status = ledger.edition_status(workspace, edition)
     sent = f", sent {status.sent_at:%Y-%m-%d %H:%M} UTC" if status.sent_at else ""
     click.echo(f"Edition {status.slug}: {status.status}{sent}")
     click.echo(f"  subject: {status.subject}")
     click.echo(f"  segments: {', '.join(status.segments) if status.segments else 'all'}")
-    _print_counts(status.counts)
-    for error, count in status.errors:
-        click.echo(f"  {count:>5} × {error}")
+    if status.scheduled_at:
+        click.echo(f"  scheduled: {status.scheduled_at.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})")
+    if status.schedule_note:
+        click.echo(f"  schedule note: {status.schedule_note}")
+    print_counts(status.counts)
+    for error, number in status.errors:
+        click.echo(f"  {number:>5} × {error}")
+
+
+def _print_schedule(workspace: Workspace) -> None:
+    tz = zone(workspace.settings.newsletter.timezone)
+    with session_scope(workspace) as session:
+        pending = schedule.scheduled_editions(session)
+    if not pending:
+        click.echo("No scheduled sends.")
+    for item in pending:
+        segments = ", ".join(item.segments) if item.segments else "all"
+        click.echo(
+            f"{item.at.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})  {item.slug}  [{item.status}, "
+            f"segments: {segments}]  {item.subject}" + (f"  ({item.note})" if item.note else "")
+        )
 
 
 @newsletter_group.command("templates")
@@ -266,5 +183,8 @@ def newsletter_templates(workspace: Workspace, force: bool) -> None:
     if not copied:
         click.echo("templates/ already has every template (use --force to overwrite)")
 
+
+for _command in SEND_COMMANDS:
+    newsletter_group.add_command(_command)
 
 COMMANDS = [newsletter_group]

@@ -24,6 +24,7 @@ from outreach.feed.podcast import PODCAST_FEED, build_podcast_feed, local_image_
 from outreach.feed.report import BuildReport, FeedFailure, FeedInvalidError
 from outreach.fsutil import atomic_write_bytes
 from outreach.models import Edition, Event
+from outreach.newsletter.edition import archive_entry
 from outreach.workspace import Workspace
 
 __all__ = [
@@ -64,8 +65,16 @@ def build_newsletter_feed(
             if _TAG_AUTHORITY.match(settings.list_id)
             else link
         )
+        summary, content_html = archive_entry(workspace, edition.slug)
         entries.append(
-            feed.AtomEntry(id=entry_id, title=edition.subject, link=link, updated=edition.sent_at)
+            feed.AtomEntry(
+                id=entry_id,
+                title=edition.subject,
+                link=link,
+                updated=edition.sent_at,
+                summary=summary or "",
+                content_html=content_html or "",
+            )
         )
     atom = feed.AtomFeed(
         id=f"{base}/nyhetsbrev/",

@@ -304,6 +304,7 @@ class AtomEntry:
     link: str
     updated: dt.datetime
     summary: str = ""
+    content_html: str = ""
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,8 @@ def render_atom(feed: AtomFeed) -> bytes:
             fe.published(entry.updated)
             if entry.summary:
                 fe.summary(entry.summary)
+            if entry.content_html:
+                fe.content(entry.content_html, type="html")
         data: bytes = fg.atom_str(pretty=True, encoding="UTF-8", xml_declaration=True)
     except ValueError as exc:
         raise FeedError(f"cannot build the Atom feed: {exc}") from None

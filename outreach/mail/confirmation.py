@@ -62,4 +62,5 @@ def send_confirmation(
     with open_transport(workspace) as transport:
         result = transport.send(message)
     if not result.ok:
-        raise MailError(f"the confirmation mail was not accepted: {result.code} {result.detail}")
+        code = f"{result.code} " if result.code else ""
+        raise MailError(f"the confirmation mail was not accepted: {code}{result.detail}")

@@ -1,6 +1,7 @@
 """Hands a send's jobs to its worker threads: the rate limit, retries with backoff, the pause.
 
-Due retries go first, then the queue in its order; `rate_per_second` spaces the starts of SMTP
+Jobs go out in small batches (each worker claims a batch in one ledger transaction). Due retries
+go first, then the queue in its order; `rate_per_second` spaces the starts of SMTP
 transactions across all workers; `max_consecutive_failures` in a row pause the whole send (a
 server refusing everything should not burn through the list).
 """
@@ -24,6 +25,7 @@ class Job:
     name: str | None = field(default=None, compare=False)
     language: str | None = field(default=None, compare=False)
     tries: int = field(default=0, compare=False)
+    slot: float = field(default=0.0, compare=False)
 
 
 class Dispatcher:
@@ -42,31 +44,47 @@ class Dispatcher:
         self.stopped = False
         self.finished = 0
 
-    def next_job(self) -> Job | None:
+    @property
+    def halted(self) -> bool:
+        """Paused or stopped: claimed jobs not yet sent go back to the queue."""
+        return bool(self.paused or self.stopped)
+
+    def next_batch(self, size: int) -> list[Job]:
+        """Up to `size` jobs (due retries first), each with its rate-limit slot; [] when done."""
         with self._cond:
             while True:
-                if self.paused or self.stopped:
-                    return None
+                if self.halted:
+                    return []
                 now = time.monotonic()
-                if self._retries and self._retries[0].due <= now:
-                    job = heapq.heappop(self._retries)
-                    break
-                if self._queue:
-                    job = self._queue.pop()
+                batch: list[Job] = []
+                while self._retries and self._retries[0].due <= now and len(batch) < size:
+                    batch.append(heapq.heappop(self._retries))
+                while self._queue and len(batch) < size:
+                    batch.append(self._queue.pop())
+                if batch:
                     break
                 if not self._retries and self._in_flight == 0:
-                    return None
+                    return []
                 wait = (self._retries[0].due - now) if self._retries else None
                 self._cond.wait(timeout=wait)
-            self._in_flight += 1
-            if self._interval:
-                slot = max(self._next_slot, now)
-                self._next_slot = slot + self._interval
-            else:
-                slot = now
-        if slot > now:
-            time.sleep(slot - now)
-        return job
+            self._in_flight += len(batch)
+            for job in batch:
+                job.slot = max(self._next_slot, now) if self._interval else now
+                self._next_slot = job.slot + self._interval
+        return batch
+
+    @staticmethod
+    def wait_for_slot(job: Job) -> None:
+        """Sleep until the job's start time under `rate_per_second`."""
+        delay = job.slot - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def returned(self, job: Job) -> None:
+        """A claimed job given back unsent (the send paused or stopped): no outcome to count."""
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
 
     def done(self, job: Job, outcome: str, detail: str, retry_at: float | None) -> None:
         with self._cond:

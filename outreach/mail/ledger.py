@@ -7,8 +7,10 @@ One `deliveries` row per (edition, subscriber), UNIQUE. The recipients are fixed
                      ↘ uncertain (the process died mid-message, or the link dropped during DATA)
     queued → skipped (unsubscribed, bounced, erased or suppressed since the send started)
 
-Durability: the row is committed as `sending` before the SMTP transaction starts, and as `sent`
-right after the server's 250. A process killed in between leaves `sending` rows; the next `send`
+Durability: rows are claimed in small batches, committed as `sending` before any of their SMTP
+transactions starts, and their outcomes (`sent` after the server's 250) are committed at the end
+of the batch, or at once after a failure. A process killed in between leaves at most a batch of
+`sending` rows per connection; the next `send`
 (holding the lock, so no live sender can own them) turns them into `uncertain`, and re-sends them
 only with `resend_uncertain`, since the server may or may not have accepted the message. Nothing is
 ever sent twice by a resume, and nobody is dropped without a row saying so. The Message-ID is
@@ -28,16 +30,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from outreach.db import get_engine, session_scope
-from outreach.errors import NotFoundError, ValidationError
+from outreach.errors import NotFoundError
 from outreach.mail.dispatch import Job
 from outreach.mail.transport import SendResult
 from outreach.models import Delivery, Edition, Subscriber, Suppression, utcnow
-from outreach.newsletter.edition import LoadedEdition, load_edition
 from outreach.subscribers import store as subs
 from outreach.workspace import Workspace
 
@@ -100,6 +100,8 @@ class EditionStatus:
     sent_at: dt.datetime | None
     counts: LedgerCounts
     errors: list[tuple[str, int]]
+    scheduled_at: dt.datetime | None = None
+    schedule_note: str | None = None
 
 
 def edition_status(workspace: Workspace, slug: str) -> EditionStatus:
@@ -126,139 +128,9 @@ def edition_status(workspace: Workspace, slug: str) -> EditionStatus:
             edition.sent_at,
             counts,
             [(str(e or "?"), n) for e, n in errors],
+            edition.scheduled_at,
+            edition.schedule_note,
         )
-
-
-# -- starting a send -------------------------------------------------------------------------
-
-
-@dataclass
-class SendOptions:
-    segments: Sequence[str] = ()
-    resend_uncertain: bool = False
-    retry_failed: bool = False
-
-
-@dataclass
-class PreparedSend:
-    """What a send starts from: the edition, the rows to send now, and how it found the ledger."""
-
-    edition: LoadedEdition
-    jobs: list[Job]
-    eligible: tuple[str, ...]
-    counts: LedgerCounts
-    recovered_uncertain: int
-    already_sent: bool
-
-
-def _recipients_query(segments: Sequence[str]) -> Any:
-    query = (
-        select(Subscriber.id)
-        .where(Subscriber.status == "confirmed", Subscriber.email.is_not(None))
-        .order_by(Subscriber.id)
-    )
-    if segments:
-        query = query.where(Subscriber.segment.in_(list(segments)))
-    return query
-
-
-def prepare_send(workspace: Workspace, slug: str, options: SendOptions) -> PreparedSend:
-    """Under the lock: fix the recipient list (first run), recover rows a dead process left."""
-    segments = sorted({subs.normalize_segment(s) or "" for s in options.segments} - {""})
-    with session_scope(workspace) as session:
-        edition = load_edition(session, workspace, slug)
-        row = session.get(Edition, edition.edition_id)
-        assert row is not None
-        _fix_recipients(session, row, segments, bool(options.segments))
-        # We hold the lock, so no live process owns a `sending` row: its sender died mid-message.
-        recovered = session.execute(  # type: ignore[attr-defined]
-            update(Delivery)
-            .where(Delivery.edition_id == row.id, Delivery.status == "sending")
-            .values(status="uncertain", last_error="the sending process stopped mid-message")
-        ).rowcount
-        eligible = ["queued"]
-        if row.status != "sent" or options.retry_failed:
-            eligible.append("failed_transient")
-        if options.resend_uncertain:
-            eligible.append("uncertain")
-        jobs = _jobs(session, row.id, eligible)
-        already_sent = row.status == "sent"
-        if jobs:
-            row.status = "sending"
-        counts = count_states(session, row.id)
-    return PreparedSend(edition, jobs, tuple(eligible), counts, int(recovered or 0), already_sent)
-
-
-def _fix_recipients(
-    session: Session, row: Edition, segments: list[str], segments_given: bool
-) -> None:
-    """On the first run, one `queued` row per confirmed subscriber in the segments; later runs
-    keep the list the first run fixed (and refuse other segments)."""
-    existing = session.scalar(
-        select(func.count()).select_from(Delivery).where(Delivery.edition_id == row.id)
-    )
-    if existing:
-        if segments_given and sorted(row.segments or []) != segments:
-            raise ValidationError(
-                f"edition {row.slug} was started for segments "
-                f"{', '.join(row.segments or []) or 'all'}; resume it without --segment"
-            )
-        return
-    ids = session.scalars(_recipients_query(segments)).all()
-    if not ids:
-        raise ValidationError(
-            "no confirmed subscribers"
-            + (f" in segment(s) {', '.join(segments)}" if segments else "")
-        )
-    now = utcnow()
-    session.execute(
-        insert(Delivery),
-        [
-            {
-                "edition_id": row.id,
-                "subscriber_id": sid,
-                "status": "queued",
-                "attempts": 0,
-                "updated_at": now,
-            }
-            for sid in ids
-        ],
-    )
-    row.segments = segments or None
-
-
-def _jobs(session: Session, edition_id: int, eligible: Sequence[str]) -> list[Job]:
-    return [
-        Job(0.0, delivery_id, subscriber_id, email or "", name, language)
-        for delivery_id, subscriber_id, email, name, language in session.execute(
-            select(
-                Delivery.id,
-                Delivery.subscriber_id,
-                Subscriber.email,
-                Subscriber.name,
-                Subscriber.language,
-            )
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.edition_id == edition_id, Delivery.status.in_(eligible))
-            .order_by(Delivery.id)
-        )
-    ]
-
-
-def finish_send(
-    workspace: Workspace, edition_id: int, *, paused: bool, interrupted: bool
-) -> LedgerCounts:
-    """After a run: the edition is `paused`, `sent` (nothing pending) or stays `sending`."""
-    with session_scope(workspace) as session:
-        row = session.get(Edition, edition_id)
-        assert row is not None
-        counts = count_states(session, edition_id)
-        if paused:
-            row.status = "paused"
-        elif not interrupted and counts.pending == 0:
-            row.status = "sent"
-            row.sent_at = row.sent_at or utcnow()
-    return counts
 
 
 # -- the rows of a running send ----------------------------------------------------------------
@@ -277,10 +149,12 @@ class Addressee:
 class DeliveryLedger:
     """The ledger of one edition: claims and outcomes, each committed before we go on.
 
-    One database connection shared by the worker threads under a lock; every write is its own
-    short transaction, so `sending` is durable before the SMTP transaction and `sent` right after.
-    The two per-message statements go straight to the DB-API connection: through the ORM they cost
-    more than the SMTP transaction itself.
+    One database connection shared by the worker threads under a lock. A worker claims a small
+    batch of rows in one transaction (`sending` is durable before any of their SMTP transactions)
+    and records their outcomes in one transaction after the batch (at once after a failure, so
+    retries and the pause see it). A process killed mid-batch leaves at most that batch
+    `sending`, which the next send reports as `uncertain`. The statements go straight to the
+    DB-API connection: through the ORM they cost more than the SMTP transaction itself.
     """
 
     def __init__(self, workspace: Workspace, edition_id: int, slug: str) -> None:
@@ -301,44 +175,90 @@ class DeliveryLedger:
         self._raw.close()
         self._conn.close()
 
-    def _write(self, sql: str, params: dict[str, Any]) -> int:
-        """One statement in its own transaction; returns the number of rows changed."""
-        if not self._named:  # pyformat (psycopg): :name → %(name)s
-            sql = re.sub(r":(\w+)", r"%(\1)s", sql)
+    def _write(self, statements: Sequence[tuple[str, dict[str, Any]]]) -> list[int]:
+        """Statements in one transaction; the number of rows each changed."""
+        counts = []
         with self._lock:
             cursor = self._raw.cursor()
             try:
-                cursor.execute(sql, params)
-                count = int(cursor.rowcount)
+                for sql, params in statements:
+                    if not self._named:  # pyformat (psycopg): :name → %(name)s
+                        sql = re.sub(r":(\w+)", r"%(\1)s", sql)
+                    cursor.execute(sql, params)
+                    counts.append(int(cursor.rowcount))
                 self._raw.commit()
             except BaseException:
                 self._raw.rollback()
                 raise
             finally:
                 cursor.close()
-        return count
+        return counts
 
-    def claim(self, job: Job, eligible: Sequence[str]) -> tuple[str, Addressee | None]:
-        """Re-check the subscriber and mark the row `sending` (committed): ('send', addressee),
-        ('skipped', None), or ('gone', None) when the row is no longer ours to send."""
-        states = ", ".join(f"'{state}'" for state in eligible if state in STATES)
-        claimed = self._write(
-            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = :now "
-            f"WHERE id = :id AND status IN ({states}) AND EXISTS (SELECT 1 FROM subscribers "
-            "WHERE subscribers.id = :sid AND subscribers.status = 'confirmed' "
-            "AND subscribers.email = :email) AND NOT EXISTS (SELECT 1 FROM suppressions "
-            "WHERE suppressions.email_hash = :hash)",
-            {
-                "now": self._time(utcnow()),
-                "id": job.delivery_id,
-                "sid": job.subscriber_id,
-                "email": job.email,
-                "hash": subs.email_hash(job.email) if job.email else "",
-            },
+    def claim(
+        self, jobs: Sequence[Job], eligible: Callable[[Job], Sequence[str]]
+    ) -> list[tuple[Job, str, Addressee | None]]:
+        """Re-check each subscriber and mark the rows `sending`, one transaction for the batch:
+        per job ('send', addressee), ('skipped', None), or ('gone', None) when the row is no
+        longer ours to send. Rows whose subscriber changed since the send started are looked at
+        one by one (`_claim_slowly`)."""
+        now = self._time(utcnow())
+        statements = []
+        for job in jobs:
+            states = ", ".join(f"'{state}'" for state in eligible(job) if state in STATES)
+            statements.append(
+                (
+                    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, "
+                    f"updated_at = :now WHERE id = :id AND status IN ({states}) AND EXISTS "
+                    "(SELECT 1 FROM subscribers WHERE subscribers.id = :sid "
+                    "AND subscribers.status = 'confirmed' AND subscribers.email = :email) "
+                    "AND NOT EXISTS (SELECT 1 FROM suppressions "
+                    "WHERE suppressions.email_hash = :hash)",
+                    {
+                        "now": now,
+                        "id": job.delivery_id,
+                        "sid": job.subscriber_id,
+                        "email": job.email,
+                        "hash": subs.email_hash(job.email) if job.email else "",
+                    },
+                )
+            )
+        claimed = self._write(statements)
+        verdicts: list[tuple[Job, str, Addressee | None]] = []
+        for job, count in zip(jobs, claimed, strict=True):
+            if count:
+                addressee = Addressee(job.subscriber_id, job.email, job.name, job.language)
+                verdicts.append((job, "send", addressee))
+            else:
+                verdicts.append((job, *self._claim_slowly(job, eligible(job))))
+        return verdicts
+
+    def recheck(self, addressee: Addressee) -> tuple[str | None, Addressee]:
+        """Just before a claimed message goes out: why its subscriber may no longer get it
+        (unsubscribed, bounced, erased, suppressed; None if fine), and the current address.
+        A read, no commit: the claim was per batch, this keeps the check per message."""
+        sql = (
+            "SELECT status, email, (SELECT 1 FROM suppressions WHERE email_hash = :hash) "
+            "FROM subscribers WHERE id = :sid"
         )
-        if claimed:
-            return "send", Addressee(job.subscriber_id, job.email, job.name, job.language)
-        return self._claim_slowly(job, eligible)
+        if not self._named:
+            sql = re.sub(r":(\w+)", r"%(\1)s", sql)
+        with self._lock:
+            cursor = self._raw.cursor()
+            try:
+                cursor.execute(sql, {"sid": addressee.id, "hash": subs.email_hash(addressee.email)})
+                row = cursor.fetchone()
+                self._raw.commit()  # ends the read transaction PostgreSQL opened
+            finally:
+                cursor.close()
+        if row is None or row[1] is None:
+            return "erased", addressee
+        status, email, suppressed = row
+        if status != "confirmed":
+            return str(status), addressee
+        if email != addressee.email:  # the address changed since the claim: check it afresh
+            moved = Addressee(addressee.id, str(email), addressee.name, addressee.language)
+            return self.recheck(moved)
+        return ("suppressed" if suppressed else None), addressee
 
     def _claim_slowly(self, job: Job, eligible: Sequence[str]) -> tuple[str, Addressee | None]:
         """The subscriber changed since the send started: find out how, then skip or claim."""
@@ -387,41 +307,67 @@ class DeliveryLedger:
             assert row is not None and row.email is not None
             return "send", Addressee(row.id, row.email, row.name, row.language)
 
-    def record(self, job: Job, result: SendResult, retry: bool) -> None:
-        """The outcome of one SMTP transaction, committed at once."""
+    def record(self, outcomes: Sequence[tuple[Job, SendResult | str, bool]]) -> None:
+        """The outcomes of SMTP transactions (job, result, will retry), in one transaction; a
+        text instead of a result skips the row for that reason (found by `recheck`)."""
         now = self._time(utcnow())
-        if result.outcome == "sent":
-            self._write(
-                "UPDATE deliveries SET status = 'sent', sent_at = :now, updated_at = :now, "
-                "message_id = :mid, last_error = NULL WHERE id = :id",
-                {"now": now, "mid": result.message_id, "id": job.delivery_id},
+        statements = []
+        for job, result, retry in outcomes:
+            if isinstance(result, str):
+                statements.append(
+                    (
+                        "UPDATE deliveries SET status = 'skipped', last_error = :error, "
+                        "updated_at = :now WHERE id = :id AND status = 'sending'",
+                        {"error": f"skipped: {result}", "now": now, "id": job.delivery_id},
+                    )
+                )
+                continue
+            if result.outcome == "sent":
+                statements.append(
+                    (
+                        "UPDATE deliveries SET status = 'sent', sent_at = :now, updated_at = :now, "
+                        "message_id = :mid, last_error = NULL WHERE id = :id",
+                        {"now": now, "mid": result.message_id, "id": job.delivery_id},
+                    )
+                )
+                continue
+            if result.uncertain:
+                state = "uncertain"
+            elif result.outcome == "transient" or retry:
+                state = "failed_transient"
+            else:
+                state = "failed_permanent"
+            code = f"{result.code} " if result.code else ""
+            statements.append(
+                (
+                    "UPDATE deliveries SET status = :state, last_error = :error, updated_at = :now "
+                    "WHERE id = :id",
+                    {
+                        "state": state,
+                        "error": f"{code}{result.detail}"[:1000],
+                        "now": now,
+                        "id": job.delivery_id,
+                    },
+                )
             )
-            return
-        if result.uncertain:
-            state = "uncertain"
-        elif result.outcome == "transient" or retry:
-            state = "failed_transient"
-        else:
-            state = "failed_permanent"
-        code = f"{result.code} " if result.code else ""
-        self._write(
-            "UPDATE deliveries SET status = :state, last_error = :error, updated_at = :now "
-            "WHERE id = :id",
-            {
-                "state": state,
-                "error": f"{code}{result.detail}"[:1000],
-                "now": now,
-                "id": job.delivery_id,
-            },
-        )
+        if statements:
+            self._write(statements)
 
-    def release(self, job: Job) -> None:
-        """Give a claimed row back (the transport failed before any message data was sent)."""
-        self._write(
-            "UPDATE deliveries SET status = 'queued', attempts = attempts - 1, updated_at = :now "
-            "WHERE id = :id AND status = 'sending'",
-            {"now": self._time(utcnow()), "id": job.delivery_id},
-        )
+    def release(self, jobs: Sequence[Job]) -> None:
+        """Give claimed rows back unsent (the transport failed before any message data was
+        sent, or the send paused or stopped before their turn)."""
+        now = self._time(utcnow())
+        if jobs:
+            self._write(
+                [
+                    (
+                        "UPDATE deliveries SET status = 'queued', attempts = attempts - 1, "
+                        "updated_at = :now WHERE id = :id AND status = 'sending'",
+                        {"now": now, "id": job.delivery_id},
+                    )
+                    for job in jobs
+                ]
+            )
 
     def bounce(self, subscriber: Addressee, result: SendResult) -> None:
         """A 5xx for the address itself: suppress it and mark the subscriber bounced."""

@@ -20,6 +20,10 @@ from outreach.workspace import Workspace
 LOCK_FILE = ".outreach-send.lock"
 
 
+class SendBusyError(MailError):
+    """Another send (or `run-due`) holds the workspace's send lock."""
+
+
 @contextmanager
 def send_lock(workspace: Workspace, slug: str) -> Iterator[None]:
     """Hold the workspace's send lock, or refuse at once if another send holds it."""
@@ -32,14 +36,14 @@ def send_lock(workspace: Workspace, slug: str) -> Iterator[None]:
         holder = ""
         with suppress(OSError):
             holder = info.read_text(encoding="utf-8").strip()
-        raise MailError(
+        raise SendBusyError(
             "another 'newsletter send' is running in this workspace"
             + (f" ({holder})" if holder else "")
             + "; wait for it to finish (only one send at a time)"
         ) from None
     try:
         info.write_text(
-            f"edition {slug}, pid {os.getpid()}, since {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}",
+            f"{slug}, pid {os.getpid()}, since {dt.datetime.now().astimezone():%Y-%m-%d %H:%M}",
             encoding="utf-8",
         )
         yield

@@ -20,17 +20,10 @@ from outreach.db import session_scope
 from outreach.errors import ConfigError, MailError, OutreachError, ValidationError
 from outreach.mail.dispatch import Dispatcher, Job
 from outreach.mail.edition_mail import MessageFactory
-from outreach.mail.ledger import (
-    Addressee,
-    DeliveryLedger,
-    LedgerCounts,
-    PreparedSend,
-    SendOptions,
-    finish_send,
-    prepare_send,
-)
+from outreach.mail.ledger import Addressee, DeliveryLedger, LedgerCounts
 from outreach.mail.lock import send_lock
 from outreach.mail.message import ascii_address
+from outreach.mail.plan import PreparedSend, SendOptions, finish_send, prepare_send
 from outreach.mail.transport import SendResult, Transport, open_transport
 from outreach.newsletter.edition import load_edition
 from outreach.newsletter.personalize import SAMPLE_RECIPIENT
@@ -71,30 +64,65 @@ def send_edition(
 
     `progress(done, total)` is called from the calling thread about five times a second.
     """
+    with send_lock(workspace, f"edition {slug}"):
+        return send_locked(
+            workspace, slug, options, progress=progress, transport_factory=transport_factory
+        )
+
+
+def send_locked(
+    workspace: Workspace,
+    slug: str,
+    options: SendOptions | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    transport_factory: Callable[[], Transport] | None = None,
+) -> SendReport:
+    """`send_edition` for a caller that already holds the send lock (`run-due`)."""
     options = options or SendOptions()
     if workspace.settings.mail.concurrency < 1:
         raise ConfigError("[mail] concurrency must be at least 1")
     key = secret_key(workspace.root)  # unsubscribe links: refuse before anything is queued
     factory = transport_factory or (lambda: open_transport(workspace))
-    with send_lock(workspace, slug):
-        prepared = prepare_send(workspace, slug, options)
-        report = SendReport(
-            slug,
-            prepared.counts,
-            recovered_uncertain=prepared.recovered_uncertain,
-            already_sent=prepared.already_sent,
-        )
-        started = time.monotonic()
-        if prepared.jobs:
-            _SendRun(workspace, prepared, key, factory, report).run(progress)
-        report.elapsed = time.monotonic() - started
-        report.counts = finish_send(
-            workspace,
-            prepared.edition.edition_id,
-            paused=bool(report.paused),
-            interrupted=report.interrupted,
-        )
+    prepared = prepare_send(workspace, slug, options)
+    report = SendReport(
+        slug,
+        prepared.counts,
+        recovered_uncertain=prepared.recovered_uncertain,
+        already_sent=prepared.already_sent,
+    )
+    started = time.monotonic()
+    if prepared.jobs:
+        _SendRun(workspace, prepared, key, factory, report).run(progress)
+    report.elapsed = time.monotonic() - started
+    report.counts = finish_send(
+        workspace,
+        prepared.edition.edition_id,
+        paused=bool(report.paused),
+        interrupted=report.interrupted,
+    )
     return report
+
+
+# Rows a worker claims (and records) per transaction: ~10× fewer commits than one per message,
+# and a process killed mid-batch leaves at most this many rows per connection `uncertain`.
+CLAIM_BATCH = 10
+
+
+def claim_batch_size(rate_per_second: float, concurrency: int) -> int:
+    """CLAIM_BATCH, or fewer under a rate limit, so a claimed batch goes out within a second."""
+    if rate_per_second <= 0:
+        return CLAIM_BATCH
+    return max(1, min(CLAIM_BATCH, int(rate_per_second / max(1, concurrency))))
+
+
+@dataclass
+class _Outcome:
+    job: Job
+    addressee: Addressee
+    result: SendResult | None
+    retry_at: float | None = None
+    skipped: str | None = None  # why the subscriber may no longer get it (then no result)
 
 
 class _SendRun:
@@ -123,6 +151,7 @@ class _SendRun:
         self.ledger = DeliveryLedger(workspace, edition.edition_id, edition.slug)
         self.messages = MessageFactory(workspace, edition, key)
         self.max_attempts = max(1, settings.max_attempts)
+        self.batch_size = claim_batch_size(settings.rate_per_second, settings.concurrency)
         self.errors: list[BaseException] = []
         self._counter_lock = threading.Lock()
         # The main thread waits on this latch, never on Thread.join: a KeyboardInterrupt (Ctrl-C,
@@ -177,60 +206,102 @@ class _SendRun:
     def _worker(self) -> None:
         try:
             with self.factory() as transport:
-                while (job := self.dispatcher.next_job()) is not None:
-                    self._deliver(job, transport)
+                while jobs := self.dispatcher.next_batch(self.batch_size):
+                    self._deliver_batch(jobs, transport)
         except BaseException as exc:  # a MailError the user must fix (login, TLS): stop all
             self.errors.append(exc)
             self.dispatcher.stop()
         finally:
             self._worker_finished()
 
-    def _deliver(self, job: Job, transport: Transport) -> None:
-        """Claim, build, send and record one job."""
+    def _eligible(self, job: Job) -> Sequence[str]:
+        return self.retry_eligible if job.tries else self.eligible
+
+    def _deliver_batch(self, jobs: list[Job], transport: Transport) -> None:
+        """Claim a batch, send each claimed message, record the outcomes (see DeliveryLedger)."""
         try:
-            verdict, addressee = self.ledger.claim(
-                job, self.retry_eligible if job.tries else self.eligible
-            )
+            claims = self.ledger.claim(jobs, self._eligible)
         except BaseException:
-            self.dispatcher.done(job, "skipped", "", None)
+            for job in jobs:
+                self.dispatcher.done(job, "skipped", "", None)
             raise
-        if verdict != "send":
-            self.dispatcher.done(job, "skipped", "", None)
-            return
-        assert addressee is not None
+        to_send = []
+        for job, verdict, addressee in claims:
+            if verdict == "send" and addressee is not None:
+                to_send.append((job, addressee))
+            else:
+                self.dispatcher.done(job, "skipped", "", None)
+        outcomes: list[_Outcome] = []
+        try:
+            for index, (job, addressee) in enumerate(to_send):
+                if self.dispatcher.halted:
+                    self._give_back([j for j, _ in to_send[index:]])
+                    break
+                try:
+                    outcome = self._send_one(job, addressee, transport)
+                except BaseException:
+                    self._give_back([j for j, _ in to_send[index + 1 :]])
+                    raise
+                outcomes.append(outcome)
+                if outcome.result is not None and not outcome.result.ok:
+                    self._record(outcomes)  # retries and the pause must see a failure at once
+        finally:
+            self._record(outcomes)
+
+    def _give_back(self, jobs: list[Job]) -> None:
+        self.ledger.release(jobs)
+        for job in jobs:
+            self.dispatcher.returned(job)
+
+    def _send_one(self, job: Job, addressee: Addressee, transport: Transport) -> _Outcome:
+        Dispatcher.wait_for_slot(job)
+        # Claimed with its batch: someone may have unsubscribed since (a read, no commit).
+        reason, addressee = self.ledger.recheck(addressee)
+        if reason is not None:
+            return _Outcome(job, addressee, None, skipped=reason)
         job.tries += 1
         result = self._transmit(job, addressee, transport)
-        retry_at = self._retry_at(job, result)
-        self.ledger.record(job, result, retry=retry_at is not None)
-        if result.outcome == "permanent" and result.recipient_refused:
-            self.ledger.bounce(addressee, result)
-        with self._counter_lock:
-            self.report.attempted += 1
-            if result.ok:
-                self.report.sent_now += 1
-        self.dispatcher.done(
-            job,
-            "sent" if result.ok else "failed",
-            f"{result.code or ''} {result.detail}".strip(),
-            retry_at,
+        return _Outcome(job, addressee, result, self._retry_at(job, result))
+
+    def _record(self, outcomes: list[_Outcome]) -> None:
+        """Commit the outcomes, then let the dispatcher count them (and schedule retries)."""
+        if not outcomes:
+            return
+        self.ledger.record(
+            [(o.job, o.result or o.skipped or "", o.retry_at is not None) for o in outcomes]
         )
+        for o in outcomes:
+            if o.result is None:
+                self.dispatcher.done(o.job, "skipped", "", None)
+                continue
+            if o.result.outcome == "permanent" and o.result.recipient_refused:
+                self.ledger.bounce(o.addressee, o.result)
+            with self._counter_lock:
+                self.report.attempted += 1
+                if o.result.ok:
+                    self.report.sent_now += 1
+            self.dispatcher.done(
+                o.job,
+                "sent" if o.result.ok else "failed",
+                f"{o.result.code or ''} {o.result.detail}".strip(),
+                o.retry_at,
+            )
+        outcomes.clear()
 
     def _transmit(self, job: Job, addressee: Addressee, transport: Transport) -> SendResult:
+        message_id = self.messages.message_id(addressee)
         try:
-            data = self.messages.build(addressee)
+            data = self.messages.build(addressee, message_id=message_id)
         except (MailError, ValidationError) as exc:
             return SendResult("permanent", None, f"cannot build the message: {exc}")
         try:
             return transport.send_bytes(
-                self.messages.sender.addr_spec,
-                [ascii_address(addressee.email)],
-                data,
-                self.messages.message_id(addressee),
+                self.messages.sender.addr_spec, [ascii_address(addressee.email)], data, message_id
             )
         except OutreachError:
             # Login, TLS or outbox problem, raised before any message data left: nothing was
             # sent, so the row goes back to the queue for the next run.
-            self.ledger.release(job)
+            self.ledger.release([job])
             self.dispatcher.done(job, "failed", "transport error", None)
             raise
         except BaseException:

@@ -268,7 +268,10 @@ class SmtpTransport(_BaseTransport):
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop()
                 return SendResult(
-                    "transient", None, f"cannot connect: {_describe(exc)}", message_id
+                    "transient",
+                    None,
+                    f"cannot connect to {self.config.host}:{self.config.port}: {_describe(exc)}",
+                    message_id,
                 )
             try:
                 return self._transaction(conn, envelope_from, recipients, data, message_id)

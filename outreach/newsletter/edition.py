@@ -85,6 +85,7 @@ def write_edition(
             (Path(f"{stem}.txt"), rendered.text),
         ]
     files.append((directory / "index.html", archive_html))
+    _remove_other_languages(directory, set(languages))
     files.append(
         (directory / MANIFEST, json.dumps(dict(manifest), ensure_ascii=False, indent=2) + "\n")
     )
@@ -94,6 +95,14 @@ def write_edition(
             # Published pages: readable by a web server (mkstemp makes files 600).
             tmp.chmod(0o644)
     return [path for path, _ in files]
+
+
+def _remove_other_languages(directory: Path, kept: set[str]) -> None:
+    """A language dropped since the last compose (its intro was deleted) leaves no files behind."""
+    for language in set(LANGUAGES) - kept:
+        for name in ("email", "preview"):
+            for extension in (".mjml", ".html", ".txt"):
+                Path(f"{directory / name}{suffix(language)}{extension}").unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -120,35 +129,60 @@ def _read_manifest(directory: Path, slug: str) -> dict[str, Any]:
     return dict(manifest)
 
 
-def load_edition(session: Session, workspace: Workspace, slug: str) -> LoadedEdition:
-    """The composed files of an edition, checked again (they may have been edited by hand)."""
-    validate_slug(slug)
-    row = session.scalar(select(Edition).where(Edition.slug == slug))
-    if row is None:
-        raise NotFoundError(f"no edition {slug!r}: run 'outreach newsletter compose {slug}' first")
-    directory = workspace.newsletters_dir / slug
+@dataclass(frozen=True)
+class RenderedFiles:
+    """The rendered parts of an edition as they are on disk, not yet checked."""
+
+    directory: Path
+    subjects: dict[str, str]
+    html: dict[str, str]
+    text: dict[str, str]
+    manifest: dict[str, Any]
+
+    def stem(self, language: str) -> Path:
+        return self.directory / f"email{suffix(language)}"
+
+
+def read_rendered(workspace: Workspace, slug: str) -> RenderedFiles:
+    """The manifest and the rendered HTML and text of every language it names."""
+    directory = workspace.newsletters_dir / validate_slug(slug)
     manifest = _read_manifest(directory, slug)
-    html_parts: dict[str, str] = {}
-    text_parts: dict[str, str] = {}
-    subjects: dict[str, str] = {}
+    files = RenderedFiles(directory, {}, {}, {}, manifest)
     for language, subject_text in manifest.get("subjects", {}).items():
-        stem = directory / f"email{suffix(language)}"
+        stem = files.stem(language)
         try:
-            html_parts[language] = Path(f"{stem}.html").read_text(encoding="utf-8")
-            text_parts[language] = Path(f"{stem}.txt").read_text(encoding="utf-8")
+            files.html[language] = Path(f"{stem}.html").read_text(encoding="utf-8")
+            files.text[language] = Path(f"{stem}.txt").read_text(encoding="utf-8")
         except OSError as exc:
             raise ComposeError(f"edition {slug}: cannot read {exc.filename}") from None
-        check_rendered(
-            html_parts[language],
-            text_parts[language],
-            max_bytes=workspace.settings.newsletter.max_html_bytes,
-            where=f"{stem}.html",
-        )
-        subjects[language] = subject_text
-    if DEFAULT_LANGUAGE not in html_parts:
+        files.subjects[language] = subject_text
+    if DEFAULT_LANGUAGE not in files.html:
         raise ComposeError(f"edition {slug} has no Swedish version: compose it again")
+    return files
+
+
+def edition_row(session: Session, slug: str) -> Edition:
+    """The edition's row, or NotFoundError telling how to make it."""
+    row = session.scalar(select(Edition).where(Edition.slug == validate_slug(slug)))
+    if row is None:
+        raise NotFoundError(f"no edition {slug!r}: run 'outreach newsletter compose {slug}' first")
+    return row
+
+
+def load_edition(session: Session, workspace: Workspace, slug: str) -> LoadedEdition:
+    """The composed files of an edition, checked again (they may have been edited by hand)."""
+    row = edition_row(session, slug)
+    files = read_rendered(workspace, slug)
+    for language in files.html:
+        check_rendered(
+            files.html[language],
+            files.text[language],
+            max_bytes=workspace.settings.newsletter.max_html_bytes,
+            where=f"{files.stem(language)}.html",
+        )
+    subjects = dict(files.subjects)
     subjects[DEFAULT_LANGUAGE] = row.subject
-    return LoadedEdition(slug, row.id, subjects, html_parts, text_parts)
+    return LoadedEdition(slug, row.id, subjects, files.html, files.text)
 
 
 def is_frozen(session: Session, slug: str) -> bool:
@@ -183,3 +217,21 @@ def write_previews(workspace: Workspace, slug: str) -> list[Path]:
             previews.append(target)
     others = [directory / n for n in ("email.mjml", "email.html", "email.txt", "index.html")]
     return previews + [p for p in others if p.is_file()]
+
+
+def archive_entry(workspace: Workspace, slug: str) -> tuple[str | None, str | None]:
+    """The archive feed's summary (the intro's first paragraph) and content (the archive page's
+    <main>) of an edition; None for what its files do not have."""
+    directory = workspace.newsletters_dir / validate_slug(slug)
+    summary = None
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        summary = manifest.get("summary") or None
+    except (OSError, ValueError):
+        pass
+    try:
+        page = (directory / "index.html").read_text(encoding="utf-8")
+    except OSError:
+        return summary, None
+    main = re.search(r"<main>(.*)</main>", page, re.DOTALL)
+    return summary, (main.group(1).strip() if main else None)

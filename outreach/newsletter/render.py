@@ -1,8 +1,7 @@
-"""Render an edition: the editor's Markdown intro, Jinja2 templates, MJML to HTML, the text part.
+"""Render an edition: Jinja2 templates, MJML to HTML and the text part, around the editor's intro.
 
 Rendering runs MJML (mjml-python) once per language and once for the web archive; per-recipient
-fields stay placeholders (see `personalize`). The intro is `newsletters/<edition>/intro.md`
-(Markdown; a leading `# heading` becomes the subject). Templates come from the workspace's
+fields stay placeholders (see `personalize`); the intros come from `intro`. Templates come from the workspace's
 `templates/` folder first, then the defaults shipped in `outreach/newsletter/templates/`.
 """
 
@@ -11,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,12 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from babel.dates import format_date, format_time
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
 from markupsafe import Markup
 
 from outreach.errors import ComposeError
 from outreach.fsutil import atomic_path
 from outreach.newsletter.edition import RenderedLanguage
+from outreach.newsletter.intro import Intro, opening_greeting, read_intros, summary
 from outreach.newsletter.personalize import (
     DEFAULT_LANGUAGE,
     GREETINGS,
@@ -74,99 +72,6 @@ def format_when(
     if end.date() == start.date():
         return f"{text}–{_clock(end, language)}"
     return f"{text} – {format_day(end.date(), language)}, {prefix}{_clock(end, language)}"
-
-
-# -- the editor's intro (Markdown) ------------------------------------------------------------
-
-_markdown = MarkdownIt("commonmark", {"html": False, "typographer": False})
-
-
-@dataclass(frozen=True)
-class Intro:
-    subject: str | None
-    html: str
-    text: str
-
-
-def _inline_text(token: Token) -> str:
-    parts: list[str] = []
-    href: str | None = None
-    label: list[str] = []
-    for child in token.children or []:
-        target = label if href is not None else parts
-        if child.type == "link_open":
-            href = str(child.attrs.get("href", ""))
-            label = []
-        elif child.type == "link_close":
-            text = "".join(label)
-            parts.append(text if text == href else f"{text} ({href})")
-            href = None
-        elif child.type in ("text", "code_inline"):
-            target.append(child.content)
-        elif child.type in ("softbreak",):
-            target.append(" ")
-        elif child.type == "hardbreak":
-            target.append("\n")
-        elif child.type == "image":
-            target.append(child.content)
-    return "".join(parts)
-
-
-def markdown_to_text(tokens: Sequence[Token], width: int = 72) -> str:
-    """A readable plain-text form of Markdown tokens: wrapped paragraphs, '-' lists, link (url)."""
-    blocks: list[str] = []
-    bullets: list[str] = []
-    for index, token in enumerate(tokens):
-        if token.type == "bullet_list_open":
-            bullets.append("-")
-        elif token.type == "ordered_list_open":
-            bullets.append("1.")
-        elif token.type in ("bullet_list_close", "ordered_list_close"):
-            bullets.pop()
-        elif token.type == "inline":
-            text = _inline_text(token)
-            opener = tokens[index - 1] if index else None
-            if opener is not None and opener.type == "heading_open":
-                blocks.append(text.upper() if opener.tag == "h1" else text)
-            elif (
-                bullets
-                and opener is not None
-                and opener.type == "paragraph_open"
-                and token.level > 2
-            ):
-                indent = "  " * (len(bullets) - 1)
-                blocks.append(
-                    textwrap.fill(
-                        text,
-                        width,
-                        initial_indent=f"{indent}{bullets[-1]} ",
-                        subsequent_indent=indent + " " * (len(bullets[-1]) + 1),
-                    )
-                )
-            else:
-                blocks.append("\n".join(textwrap.fill(line, width) for line in text.split("\n")))
-        elif token.type in ("fence", "code_block"):
-            blocks.append(token.content.rstrip("\n"))
-        elif token.type == "hr":
-            blocks.append("-" * 8)
-    return "\n\n".join(blocks)
-
-
-def read_intro(path: Path) -> Intro | None:
-    """The editor's intro.md as HTML and text; a leading '# heading' is taken as the subject."""
-    if not path.is_file():
-        return None
-    try:
-        source = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ComposeError(f"{path}: not UTF-8 text") from None
-    tokens = _markdown.parse(source)
-    subject = None
-    if len(tokens) >= 3 and tokens[0].type == "heading_open" and tokens[0].tag == "h1":
-        subject = " ".join(_inline_text(tokens[1]).split())
-        tokens = tokens[3:]
-    body_html = _markdown.renderer.render(tokens, _markdown.options, {})
-    return Intro(subject=subject or None, html=body_html, text=markdown_to_text(tokens))
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -252,6 +157,8 @@ class ComposedEdition:
     directory: Path
     intro_found: bool
     files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    summary: str | None = None
 
     @property
     def subject(self) -> str:
@@ -266,6 +173,7 @@ class ComposedEdition:
             "subjects": {lang: r.subject for lang, r in self.languages.items()},
             "counts": self.content.counts(),
             "previous_edition_date": previous.isoformat() if previous else None,
+            "summary": self.summary,
         }
 
 
@@ -315,25 +223,32 @@ def render_edition(
 ) -> ComposedEdition:
     """Render every language and the archive page (MJML runs once each); nothing is written."""
     directory = workspace.newsletters_dir / content.slug
-    sv_intro = read_intro(directory / "intro.md")
+    intros = read_intros(directory)
     renderer = _Renderer(workspace, content)
     languages: dict[str, RenderedLanguage] = {}
     archive_html = ""
-    for language in LANGUAGES:
-        own_intro = read_intro(directory / f"intro.{language}.md")
-        intro = own_intro or sv_intro
+    warnings: list[str] = []
+    # The default language always; another only with an intro of its own (never a mix).
+    for language in [DEFAULT_LANGUAGE, *(lang for lang in LANGUAGES if lang in intros)]:
+        if language in languages:
+            continue
+        intro = intros.get(language)
         default = DEFAULT_SUBJECTS[language].format(
             name=workspace.settings.newsletter.name,
             date=format_day(content.edition_date, language),
         )
-        if language != DEFAULT_LANGUAGE and own_intro is not None:
-            title = own_intro.subject or default
-        else:
-            # No intro of its own: the Swedish text, so the Swedish subject (or the default).
-            title = subject or (sv_intro.subject if sv_intro else None) or default
+        given = subject if language == DEFAULT_LANGUAGE else None
+        title = given or (intro.subject if intro else None) or default
         languages[language] = renderer.language(intro, language, title)
         if language == DEFAULT_LANGUAGE:
             archive_html = renderer.archive(intro, language, title)
+        greeting = opening_greeting(intro) if intro else None
+        if greeting and "@@greeting@@" in languages[language].text:
+            warnings.append(
+                f"{intro.path.name if intro and intro.path else 'the intro'} starts with a "
+                f"greeting ({greeting!r}) but the template already greets each reader by name "
+                f"({GREETINGS[language][0].format(name='Anna')!r}): drop it from the intro"
+            )
     return ComposedEdition(
         slug=content.slug,
         edition_date=content.edition_date,
@@ -341,7 +256,9 @@ def render_edition(
         languages=languages,
         archive_html=archive_html,
         directory=directory,
-        intro_found=sv_intro is not None,
+        intro_found=DEFAULT_LANGUAGE in intros,
+        warnings=warnings,
+        summary=summary(intros[DEFAULT_LANGUAGE]) if DEFAULT_LANGUAGE in intros else None,
     )
 
 
