@@ -30,6 +30,7 @@ COMMAND_GROUPS = [
     "outreach.cli.feed",
     "outreach.cli.review",
     "outreach.cli.model",
+    "outreach.cli.bounces",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

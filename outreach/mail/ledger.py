@@ -46,6 +46,7 @@ from outreach.mail.message import (
     ascii_address,
     parse_address,
 )
+from outreach.mail.returnpath import return_path
 from outreach.mail.transport import SendResult, Transport, open_transport
 from outreach.models import Delivery, Edition, Subscriber, Suppression, utcnow
 from outreach.newsletter.compose import (
@@ -726,7 +727,7 @@ def _run(
         else:
             try:
                 result = transport.send_bytes(
-                    messages.sender.addr_spec,
+                    return_path(workspace, key, job.delivery_id) or messages.sender.addr_spec,
                     [ascii_address(subscriber.email)],
                     data,
                     messages.message_id(subscriber),
