@@ -5,6 +5,7 @@ Each purpose has its own salt, so a token made for one purpose never opens anoth
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -33,13 +34,19 @@ def read_token(key: str, purpose: str, token: str, max_age_seconds: int | None =
         raise TokenError("the link is not valid") from None
 
 
+@functools.lru_cache(maxsize=16)
+def _permanent_serializer(key: str, purpose: str) -> URLSafeSerializer:
+    # Made once per key and purpose: the send loop signs one or two tokens per message.
+    return URLSafeSerializer(key, salt=purpose)
+
+
 def make_permanent_token(key: str, purpose: str, payload: Any) -> str:
     """A token without a timestamp (unsubscribe links must work in old mail forever)."""
-    return URLSafeSerializer(key, salt=purpose).dumps(payload)
+    return _permanent_serializer(key, purpose).dumps(payload)
 
 
 def read_permanent_token(key: str, purpose: str, token: str) -> Any:
     try:
-        return URLSafeSerializer(key, salt=purpose).loads(token)
+        return _permanent_serializer(key, purpose).loads(token)
     except BadSignature:
         raise TokenError("the link is not valid") from None

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from outreach import tokens
 from outreach.errors import NotFoundError, TokenError, ValidationError
+from outreach.mail.message import SMTPUTF8_REQUIREMENT, needs_smtputf8
 from outreach.models import ConsentEvent, Delivery, Subscriber, Suppression, utcnow
 
 STATUSES = ("pending", "confirmed", "unsubscribed", "bounced", "erased")
@@ -361,6 +362,8 @@ def import_subscribers(
             report.skipped.append((line, f"{email} repeats line {seen[email]}"))
             continue
         seen[email] = line
+        if needs_smtputf8(email):
+            report.warnings.append(f"line {line}: {email}: {SMTPUTF8_REQUIREMENT}")
         if is_suppressed(session, email):
             report.skipped.append((line, f"{email} is suppressed (erased or bounced)"))
             continue

@@ -104,8 +104,11 @@ def subscribe() -> Any:
             confirmation = (subscriber.email, subscriber.name, subscriber.language, link)
     if confirmation is not None:
         from outreach.mail.confirmation import send_confirmation
+        from outreach.mail.message import SMTPUTF8_REQUIREMENT, needs_smtputf8
 
         email, name, language, link = confirmation
+        if needs_smtputf8(email):
+            log.warning("subscribe: accepted an address whose %s", SMTPUTF8_REQUIREMENT)
         try:
             send_confirmation(workspace, email, name=name, language=language, link=link)
         except (MailError, ConfigError):
