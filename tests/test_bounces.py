@@ -167,6 +167,8 @@ def test_imap_bounces_and_complaints(
     assert ("soft", by_address["erik.lund@region.example"].id) in events  # by Message-ID
     assert ("complaint", by_address["lena.ek@kommun.example"].id) in events  # by VERP
     assert [c.source for c in consent] == ["complaint (ARF report)"]
+    status = invoke(workspace, "newsletter", "status", SLUG)
+    assert "bounces: 2 hard, 1 soft; complaints: 1" in status.output, status.output
     # Processed messages moved, never deleted; the out-of-office reply left for a person.
     assert len(imap.folder("outreach-processed")) == 5
     inbox = imap.folder("INBOX")

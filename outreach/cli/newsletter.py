@@ -230,7 +230,8 @@ def newsletter_send(
 @click.argument("edition")
 @pass_workspace
 def newsletter_status(workspace: Workspace, edition: str) -> None:
-    """Show an edition's delivery counts by state and its most common errors.
+    """Show an edition's delivery counts by state, its most common errors, bounces, complaints
+    and clicks per link.
 
     \b
     Example:
@@ -244,6 +245,25 @@ def newsletter_status(workspace: Workspace, edition: str) -> None:
     _print_counts(status.counts)
     for error, count in status.errors:
         click.echo(f"  {count:>5} × {error}")
+    _print_feedback(workspace, edition)
+
+
+def _print_feedback(workspace: Workspace, slug: str) -> None:
+    """Bounces, complaints and clicks per link (counted per edition, never per person)."""
+    from outreach.mail.bounces import edition_bounce_counts
+    from outreach.newsletter.links import link_clicks
+
+    with session_scope(workspace) as session:
+        bounces = edition_bounce_counts(session, slug)
+        clicks = link_clicks(session, slug)
+    click.echo(
+        f"  bounces: {bounces['hard']} hard, {bounces['soft']} soft; "
+        f"complaints: {bounces['complaint']}"
+    )
+    if clicks:
+        click.echo(f"  clicks per link ({sum(c for _, _, c in clicks)} in all):")
+        for position, url, count in clicks:
+            click.echo(f"  {count:>7}  {position:>2}. {url}")
 
 
 @newsletter_group.command("templates")

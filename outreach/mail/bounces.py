@@ -26,12 +26,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach.mail.mailboxes import open_bounce_mailbox
 from outreach.mail.returnpath import delivery_from_text
-from outreach.models import BounceEvent, Delivery, Subscriber
+from outreach.models import BounceEvent, Delivery, Edition, Subscriber
 from outreach.secrets import secret_key
 from outreach.subscribers import store as subs
 from outreach.workspace import Workspace
@@ -226,7 +226,8 @@ def record_message(
             subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
             if subscriber is not None:
                 break
-        if subscriber is not None and found.kind == "soft":
+        if subscriber is not None:
+            # Only the address to go by: most likely the latest mail we sent there.
             delivery = _latest_sent(session, subscriber.id)
     session.add(
         BounceEvent(
@@ -272,6 +273,17 @@ def _apply(
     if subscriber.status in ("pending", "confirmed"):
         subs.set_status(session, subscriber, "bounced", f"bounce ({found.kind})", reason)
         report.suppressed += 1
+
+
+def edition_bounce_counts(session: Session, slug: str) -> dict[str, int]:
+    """Bounces and complaints recorded for an edition's deliveries, by kind."""
+    rows = session.execute(
+        select(BounceEvent.kind, func.count())
+        .join(Edition, Edition.id == BounceEvent.edition_id)
+        .where(Edition.slug == slug)
+        .group_by(BounceEvent.kind)
+    )
+    return dict.fromkeys(KINDS, 0) | {str(kind): int(count) for kind, count in rows}
 
 
 def fetch_bounces(

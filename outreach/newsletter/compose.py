@@ -39,6 +39,7 @@ from outreach.errors import ComposeError, NotFoundError, ValidationError
 from outreach.fsutil import atomic_path
 from outreach.models import Call, Edition, Episode, Recording, utcnow
 from outreach.models import Event as EventRow
+from outreach.newsletter.links import apply_click_stats
 from outreach.timeutil import zone
 from outreach.urls import archive_url, subscribe_url, unsubscribe_url
 from outreach.workspace import Workspace
@@ -664,6 +665,7 @@ def compose_edition(
         )
     content = select_content(session, workspace, slug, edition_date)
     composed = render_edition(workspace, content, subject=subject)
+    apply_click_stats(session, workspace, composed)
     write_edition(composed)
     if row is None:
         row = Edition(slug=slug, edition_date=edition_date, subject=composed.subject)
