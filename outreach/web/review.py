@@ -26,6 +26,7 @@ from outreach.errors import (
 )
 from outreach.models import Episode
 from outreach.review import core as review
+from outreach.review.notices import notify_submission
 from outreach.timeutil import clock
 from outreach.web.csrf import CSRFError, _own_hosts, validate_csrf
 from outreach.web.handlers import error_page
@@ -219,6 +220,7 @@ def _submit(token: str) -> BaseResponse:
                 400,
                 "Formuläret innehöll något vi inte kunde ta emot. Ladda om sidan och försök igen.",
             )
+    notify_submission(workspace, review_request, result, comment)
     if result.approved:
         outcome = "godkant"
     elif result.version is not None:
