@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from outreach.cli import cli
 from outreach.db import session_scope
 from outreach.mail import ledger
-from outreach.mail.bounces import fetch_bounces
+from outreach.mail.bounces import bounce_mailbox_configured, fetch_bounces
 from outreach.mail.returnpath import delivery_from_text, return_path
 from outreach.models import BounceEvent, ConsentEvent, Delivery, Edition, Subscriber, utcnow
 from outreach.newsletter import compose, content
@@ -266,6 +266,7 @@ def test_soft_bounces_in_a_row_suppress(
 
 
 def test_no_mailbox_configured(run: object, workspace: Workspace) -> None:
+    assert not bounce_mailbox_configured(workspace)
     result = invoke(workspace, "bounces", "fetch")
     assert result.exit_code == 1
     assert "no bounce mailbox" in result.stderr

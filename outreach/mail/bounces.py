@@ -22,6 +22,7 @@ from __future__ import annotations
 import email
 import email.message
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from outreach.secrets import secret_key
 from outreach.subscribers import store as subs
 from outreach.workspace import Workspace
 
+log = logging.getLogger(__name__)
 KINDS = ("hard", "soft", "complaint", "delayed")
 BATCH = 50
 COMPLAINT_TYPES = frozenset({"abuse", "fraud", "other", "virus"})
@@ -208,7 +210,11 @@ def record_message(
         return True
     message = email.message_from_bytes(data)
     text = message_text(message, data)
-    found = classify(message, text)
+    try:
+        found = classify(message, text)
+    except Exception:  # a detector choking on a malformed message: leave it for a person
+        log.exception("bounces: could not classify a message; left in the inbox")
+        found = Classified(None)
     delivery = _delivery(session, workspace, key, text)
     if found.kind is None and delivery is not None and _looks_like_bounce(message):
         # A report no parser understands, but sent by a mailer daemon to one delivery's VERP
@@ -284,6 +290,12 @@ def edition_bounce_counts(session: Session, slug: str) -> dict[str, int]:
         .group_by(BounceEvent.kind)
     )
     return dict.fromkeys(KINDS, 0) | {str(kind): int(count) for kind, count in rows}
+
+
+def bounce_mailbox_configured(workspace: Workspace) -> bool:
+    """True when `fetch_bounces` has a mailbox to read (for `run-due`, which skips it otherwise)."""
+    settings = workspace.settings.mail
+    return bool(settings.imap_host or settings.bounce_mailbox)
 
 
 def fetch_bounces(

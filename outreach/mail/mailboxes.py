@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import mailbox
+import re
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,8 @@ from outreach.workspace import Workspace
 
 IMAP_PASSWORD_VARIABLE = "OUTREACH_IMAP_PASSWORD"
 SECURITY = ("tls", "starttls", "none")
+FETCH_CHUNK = 50
+_UID = re.compile(rb"\bUID (\d+)")
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,21 @@ class ImapMailbox:
                 box.logout()
 
     def messages(self) -> Iterator[StoredMessage]:
+        # The raw bytes, as stored (imap-tools' fetch keeps only a parsed copy): the message key
+        # is their hash, and a report no parser likes must still reach ours unchanged.
         try:
-            for message in self._box.fetch(mark_seen=False, bulk=50):
-                yield StoredMessage(str(message.uid), message.obj.as_bytes())
+            uids = list(self._box.uids())
+            for start in range(0, len(uids), FETCH_CHUNK):
+                chunk = ",".join(uids[start : start + FETCH_CHUNK])
+                status, fetched = self._box.client.uid("FETCH", chunk, "(UID BODY.PEEK[])")
+                if status != "OK":
+                    raise MailError(f"reading {self.description} failed: {fetched!r}")
+                for item in fetched:
+                    if not isinstance(item, tuple):
+                        continue
+                    uid = _UID.search(item[0])
+                    if uid is not None and isinstance(item[1], bytes):
+                        yield StoredMessage(uid.group(1).decode("ascii"), item[1])
         except (OSError, imaplib.IMAP4.error) as exc:
             raise MailError(f"reading {self.description} failed: {_describe(exc)}") from None
 
