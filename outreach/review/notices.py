@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from outreach.db import session_scope
 from outreach.errors import OutreachError
 from outreach.mail.notify import notify_editor
 from outreach.models import Episode, Person, ReviewRequest
-from outreach.review.core import SubmitResult
 from outreach.workspace import Workspace
+
+if TYPE_CHECKING:  # only its fields are read, so this module does not depend on where it lives
+    from outreach.review.core import SubmitResult
 
 log = logging.getLogger(__name__)
 
