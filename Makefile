@@ -34,9 +34,11 @@ install-openai-whisper: install
 	$(PY) -m pip install -q -e '.[openai-whisper]'
 	$(PY) -m pip install -q --no-deps '$(OPENAI_WHISPER)'
 
-# Debian packages the tests use: chromium (browser tests), postgresql (the PostgreSQL tests).
+# Debian packages the tests use: chromium (browser tests), postgresql (the PostgreSQL tests),
+# dovecot-imapd (the bounce mailbox tests read a real IMAP server).
 APT_NEEDED = $(shell command -v chromium >/dev/null 2>&1 || echo chromium) \
-             $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql)
+             $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql) \
+             $(shell [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ] || echo dovecot-imapd)
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@if [ -n "$(strip $(APT_NEEDED))" ]; then \

@@ -319,3 +319,41 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class BounceEvent(Base):
+    """A bounce or complaint read from the bounce mailbox; one row per message (idempotent).
+
+    `message_key` is the SHA-256 of the raw message, so reading the same mailbox twice records
+    nothing new. `detail` holds the status code or feedback type, never the address.
+    """
+
+    __tablename__ = "bounce_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # hard, soft, complaint
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    edition_id: Mapped[int | None] = mapped_column(
+        ForeignKey("editions.id", ondelete="SET NULL"), index=True
+    )
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class EditionLink(Base):
+    """A link of an edition counted through /l/<edition>/<n>: clicks per link, nobody's identity."""
+
+    __tablename__ = "edition_links"
+    __table_args__ = (UniqueConstraint("edition_slug", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    edition_slug: Mapped[str] = mapped_column(String(80), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(2000))
+    clicks: Mapped[int] = mapped_column(Integer, default=0)

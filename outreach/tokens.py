@@ -22,6 +22,7 @@ from outreach.errors import TokenError, TokenExpiredError
 UNSUBSCRIBE = "outreach.unsubscribe"
 CONFIRM = "outreach.confirm"
 REVIEW = "outreach.review"
+BOUNCE = "outreach.bounce"
 
 
 def make_token(key: str, purpose: str, payload: Any) -> str:

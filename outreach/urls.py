@@ -17,6 +17,7 @@ SUBSCRIBE_THANKS = "/prenumerera/tack"
 CONFIRM = "/confirm/"
 UNSUBSCRIBE = "/u/"
 REVIEW = "/granska/"
+LINK = "/l/"
 
 
 def join(base_url: str, path: str) -> str:
@@ -57,6 +58,11 @@ def confirm_url(workspace: Workspace, token: str) -> str:
 
 def review_url(workspace: Workspace, token: str) -> str:
     return site(workspace, f"{REVIEW}{token}")
+
+
+def link_url(workspace: Workspace, slug: str, position: int | str) -> str:
+    """A counted newsletter link: the same for every recipient (see newsletter/links.py)."""
+    return site(workspace, f"{LINK}{slug}/{position}")
 
 
 def show_page_url(workspace: Workspace) -> str:

@@ -69,6 +69,10 @@ class NewsletterSettings:
     events_horizon_days: int = 42
     calls_opening_soon_days: int = 30
     max_html_bytes: int = 102_000
+    # Count clicks per edition and link through /l/<edition>/<n> (nothing per person; README).
+    click_stats: bool = False
+    # Who gets a short mail when a guest approves or suggests changes, or a scheduled send ends.
+    editor_address: str = ""
 
 
 @dataclass
@@ -84,6 +88,17 @@ class MailSettings:
     timeout_seconds: float = 30.0
     dkim_selector: str = ""
     dkim_domain: str = ""
+    # Bounces: the envelope sender becomes bounces+<signed delivery token>@domain (VERP).
+    bounce_address: str = ""
+    soft_bounce_limit: int = 3
+    # The bounce mailbox: IMAP (password in OUTREACH_IMAP_PASSWORD[_FILE]) or a Maildir/mbox path.
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_security: str = "tls"
+    imap_user: str = ""
+    imap_folder: str = "INBOX"
+    bounce_mailbox: str = ""
+    processed_folder: str = "outreach-processed"
 
 
 @dataclass

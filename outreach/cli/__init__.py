@@ -31,6 +31,7 @@ COMMAND_GROUPS = [
     "outreach.cli.review",
     "outreach.cli.model",
     "outreach.cli.operations",
+    "outreach.cli.bounces",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -12,8 +12,10 @@ from outreach.cli.newsletter_send import COMMANDS as SEND_COMMANDS
 from outreach.cli.newsletter_send import print_counts
 from outreach.db import session_scope
 from outreach.mail import ledger, schedule
+from outreach.mail.bounces import edition_bounce_counts
 from outreach.newsletter import compose, render
 from outreach.newsletter import edition as editions
+from outreach.newsletter.links import link_clicks
 from outreach.newsletter.personalize import DEFAULT_LANGUAGE, LANGUAGES
 from outreach.timeutil import zone
 from outreach.workspace import Workspace
@@ -124,7 +126,8 @@ def newsletter_preview(
 @click.argument("edition", required=False)
 @pass_workspace
 def newsletter_status(workspace: Workspace, edition: str | None) -> None:
-    """Show an edition's schedule, delivery counts by state and most common errors.
+    """Show an edition's schedule, delivery counts by state, most common errors, bounces,
+    complaints and clicks per link.
 
     Without EDITION: the scheduled sends that have not gone out yet.
 
@@ -149,6 +152,22 @@ def newsletter_status(workspace: Workspace, edition: str | None) -> None:
     print_counts(status.counts)
     for error, number in status.errors:
         click.echo(f"  {number:>5} × {error}")
+    _print_feedback(workspace, edition)
+
+
+def _print_feedback(workspace: Workspace, slug: str) -> None:
+    """Bounces, complaints and clicks per link (counted per edition, never per person)."""
+    with session_scope(workspace) as session:
+        bounces = edition_bounce_counts(session, slug)
+        clicks = link_clicks(session, slug)
+    click.echo(
+        f"  bounces: {bounces['hard']} hard, {bounces['soft']} soft; "
+        f"complaints: {bounces['complaint']}"
+    )
+    if clicks:
+        click.echo(f"  clicks per link ({sum(c for _, _, c in clicks)} in all):")
+        for position, url, count in clicks:
+            click.echo(f"  {count:>7}  {position:>2}. {url}")
 
 
 def _print_schedule(workspace: Workspace) -> None:

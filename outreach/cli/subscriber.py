@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from outreach.addresses import SMTPUTF8_REQUIREMENT, needs_smtputf8
 from outreach.cli import echo_table, pass_workspace
 from outreach.db import session_scope
 from outreach.fsutil import atomic_write_text
@@ -63,6 +64,8 @@ def subscriber_add(
             source=source,
         )
         click.echo(f"Added subscriber {subscriber.id}: {subscriber.email} ({subscriber.status})")
+    if needs_smtputf8(subscriber.email or ""):
+        click.echo(f"Warning: {subscriber.email}: {SMTPUTF8_REQUIREMENT}", err=True)
 
 
 @subscriber_group.command("import")

@@ -20,6 +20,7 @@ from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr, getaddresses
 from typing import Any
 
+from outreach.addresses import needs_smtputf8
 from outreach.errors import MailError
 
 # Headers whose value is a list of <URI>s: they must never become RFC 2047 encoded-words (the email
@@ -48,6 +49,9 @@ class MailPolicy(EmailPolicy):
 
 
 MAIL_POLICY = MailPolicy(linesep="\r\n")
+# RFC 6532: a message to or from an address with a non-ASCII local part carries its headers as
+# UTF-8 (and travels only with SMTPUTF8); an encoded-word is never allowed inside an address.
+MAIL_POLICY_UTF8 = MAIL_POLICY.clone(utf8=True)
 
 
 def parse_address(value: str | Address) -> Address:
@@ -60,6 +64,34 @@ def parse_address(value: str | Address) -> Address:
     name, addr = pairs[0]
     local, _, domain = addr.rpartition("@")
     return Address(display_name=name, username=local, domain=domain)
+
+
+def envelope_address(address: str) -> str:
+    """An address as SMTP carries it: the domain in IDNA (punycode) when the local part is ASCII.
+
+    An address with a non-ASCII local part is returned unchanged: it can only travel with
+    SMTPUTF8, which the transport asks for (or refuses with the reason) when it sends.
+    """
+    if address.isascii() or needs_smtputf8(address):
+        return address
+    local, _, domain = address.rpartition("@")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        raise MailError(f"{address}: the domain cannot be encoded (IDNA)") from None
+
+
+# The old name, still imported by the send loop.
+ascii_address = envelope_address
+
+
+def _header_address(value: str | Address) -> Address:
+    """An Address fit for a header: the domain in IDNA unless the local part needs SMTPUTF8."""
+    address = parse_address(value)
+    if address.addr_spec.isascii() or needs_smtputf8(address.addr_spec):
+        return address
+    local, _, domain = envelope_address(address.addr_spec).rpartition("@")
+    return Address(display_name=address.display_name, username=local, domain=domain)
 
 
 def make_message_id(domain: str) -> str:
@@ -102,19 +134,21 @@ def build_message(
     `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058: needs an https URI).
     `date` must be timezone-aware (default: now in the local zone).
     """
-    from_address = parse_address(sender)
-    to_address = parse_address(to)
+    from_address = _header_address(sender)
+    to_address = _header_address(to)
+    reply_address = _header_address(reply_to) if reply_to else None
+    utf8 = any(needs_smtputf8(a.addr_spec) for a in (from_address, to_address, reply_address) if a)
     when = date or dt.datetime.now().astimezone()
     if when.tzinfo is None:
         raise MailError("the Date of a message needs a time zone")
     if any(ch in subject for ch in "\r\n"):
         raise MailError("a subject cannot contain line breaks")
 
-    message = EmailMessage(policy=MAIL_POLICY)
+    message = EmailMessage(policy=MAIL_POLICY_UTF8 if utf8 else MAIL_POLICY)
     message["From"] = from_address
     message["To"] = to_address
-    if reply_to:
-        message["Reply-To"] = parse_address(reply_to)
+    if reply_address:
+        message["Reply-To"] = reply_address
     message["Subject"] = subject
     message["Date"] = format_datetime(when)
     message["Message-ID"] = message_id or make_message_id(from_address.domain)
@@ -165,7 +199,8 @@ class _Generator(BytesGenerator):
 def message_bytes(message: EmailMessage) -> bytes:
     """The wire form (CRLF line ends), as handed to SMTP or written to an .eml file."""
     buffer = io.BytesIO()
-    _Generator(buffer, mangle_from_=False, policy=MAIL_POLICY).flatten(message)
+    policy = MAIL_POLICY_UTF8 if getattr(message.policy, "utf8", False) else MAIL_POLICY
+    _Generator(buffer, mangle_from_=False, policy=policy).flatten(message)
     return buffer.getvalue()
 
 
@@ -207,22 +242,6 @@ class QuotedPrintableTemplate:
             part if isinstance(part, bytes) else quoted_printable(fill(part))
             for part in self._parts
         )
-
-
-def ascii_address(address: str) -> str:
-    """An address as it can travel without SMTPUTF8: the domain in IDNA (punycode).
-
-    A non-ASCII local part cannot be expressed that way: MailError.
-    """
-    if address.isascii():
-        return address
-    local, _, domain = address.rpartition("@")
-    if not local.isascii():
-        raise MailError(f"{address}: a non-ASCII local part needs SMTPUTF8 (not supported)")
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError:
-        raise MailError(f"{address}: the domain cannot be encoded (IDNA)") from None
 
 
 class PreparedMessage:
@@ -290,12 +309,19 @@ class PreparedMessage:
         `text` and `html` are the bodies, or as bytes already encoded by `quoted_printable` (or a
         `QuotedPrintableTemplate`).
         """
-        to_address = ascii_address(to_address)
+        to_address = envelope_address(to_address)
         if to_name and any(c in to_name for c in "\r\n"):
             to_name = " ".join(to_name.split())
         if date.tzinfo is None:
             raise MailError("the Date of a message needs a time zone")
-        to_value = formataddr((to_name, to_address), charset="utf-8") if to_name else to_address
+        utf8 = needs_smtputf8(to_address)
+        if utf8:  # RFC 6532: the whole header in UTF-8, the address never encoded
+            local, _, domain = to_address.rpartition("@")
+            to_value = str(Address(display_name=to_name or "", username=local, domain=domain))
+        elif to_name:
+            to_value = formataddr((to_name, to_address), charset="utf-8")
+        else:
+            to_value = to_address
         boundary = f"=_{uuid.uuid4().hex}"
         unsubscribe = ",\r\n ".join(f"<{uri}>" for uri in list_unsubscribe)
         head = (
@@ -304,7 +330,7 @@ class PreparedMessage:
             f"Message-ID: {message_id}\r\n"
             + (f"List-Unsubscribe: {unsubscribe}\r\n" if list_unsubscribe else "")
             + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
-        ).encode("ascii")
+        ).encode("utf-8" if utf8 else "ascii")
         parts = [self._fixed, head]
         for index, (subtype, content) in enumerate((("plain", text), ("html", html))):
             encoded = content if isinstance(content, bytes) else quoted_printable(content)

@@ -24,6 +24,7 @@ from outreach.mail.ledger import Addressee, DeliveryLedger, LedgerCounts
 from outreach.mail.lock import send_lock
 from outreach.mail.message import ascii_address
 from outreach.mail.plan import PreparedSend, SendOptions, finish_send, prepare_send
+from outreach.mail.returnpath import return_path
 from outreach.mail.transport import SendResult, Transport, open_transport
 from outreach.newsletter.edition import load_edition
 from outreach.newsletter.personalize import SAMPLE_RECIPIENT
@@ -138,6 +139,8 @@ class _SendRun:
     ) -> None:
         settings = workspace.settings.mail
         self.settings = settings
+        self.workspace = workspace
+        self.key = key
         self.jobs = prepared.jobs
         self.eligible = prepared.eligible
         # Retries are claimed again from `failed_transient`; the first claim may also be from queued.
@@ -296,7 +299,11 @@ class _SendRun:
             return SendResult("permanent", None, f"cannot build the message: {exc}")
         try:
             return transport.send_bytes(
-                self.messages.sender.addr_spec, [ascii_address(addressee.email)], data, message_id
+                return_path(self.workspace, self.key, job.delivery_id)
+                or self.messages.sender.addr_spec,
+                [ascii_address(addressee.email)],
+                data,
+                message_id,
             )
         except OutreachError:
             # Login, TLS or outbox problem, raised before any message data left: nothing was

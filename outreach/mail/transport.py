@@ -31,7 +31,7 @@ import ssl
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from outreach.addresses import SMTPUTF8_REQUIREMENT, needs_smtputf8
 from outreach.errors import ConfigError, MailError
 from outreach.fsutil import atomic_write_bytes
-from outreach.mail.message import message_bytes
+from outreach.mail.message import envelope_address, message_bytes
 from outreach.secrets import read_secret
 
 if TYPE_CHECKING:
@@ -260,6 +261,11 @@ class SmtpTransport(_BaseTransport):
     def send_bytes(
         self, envelope_from: str, recipients: Sequence[str], data: bytes, message_id: str | None
     ) -> SendResult:
+        try:
+            envelope_from = envelope_address(envelope_from)
+            recipients = [envelope_address(r) for r in recipients]
+        except MailError as exc:
+            return SendResult("permanent", None, str(exc), message_id)
         if self.signer is not None:
             data = self.signer(data)
         for attempt in (1, 2):
@@ -302,8 +308,11 @@ class SmtpTransport(_BaseTransport):
         data: bytes,
         message_id: str | None,
     ) -> SendResult:
+        options = self._mail_options(conn, envelope_from, recipients)
+        if isinstance(options, SendResult):
+            return replace(options, message_id=message_id)
         try:
-            code, reply = conn.mail(envelope_from)
+            code, reply = conn.mail(envelope_from, options)
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             raise _DroppedBeforeData(None, f"connection lost: {_describe(exc)}") from None
         if code == 421:
@@ -352,6 +361,23 @@ class SmtpTransport(_BaseTransport):
                 refused,
             )
         return SendResult("sent", code, detail, message_id, refused=refused)
+
+    def _mail_options(
+        self, conn: smtplib.SMTP, envelope_from: str, recipients: Sequence[str]
+    ) -> list[str] | SendResult:
+        """MAIL FROM parameters: SMTPUTF8 when an address needs it, or the permanent failure."""
+        needing = [a for a in (envelope_from, *recipients) if needs_smtputf8(a)]
+        if not needing:
+            return []
+        if not conn.has_extn("smtputf8"):
+            # Not the address's fault: another server (or a relay that offers it) can deliver it.
+            return SendResult(
+                "permanent",
+                None,
+                f"{', '.join(needing)}: {SMTPUTF8_REQUIREMENT}, and {self.config.host} does not "
+                "offer it",
+            )
+        return ["SMTPUTF8"] + (["BODY=8BITMIME"] if conn.has_extn("8bitmime") else [])
 
     def _reset(self, conn: smtplib.SMTP) -> None:
         try:

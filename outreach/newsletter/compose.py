@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from outreach.errors import ComposeError, ValidationError
 from outreach.models import Edition, utcnow
 from outreach.newsletter.edition import FROZEN_STATUSES, today, validate_slug, write_edition
+from outreach.newsletter.links import apply_click_stats
 from outreach.newsletter.render import ComposedEdition, render_edition
 from outreach.newsletter.select import select_content
 from outreach.workspace import Workspace
@@ -46,6 +47,7 @@ def compose_edition(
         )
     content = select_content(session, workspace, slug, edition_date)
     composed = render_edition(workspace, content, subject=subject)
+    apply_click_stats(session, workspace, composed)
     composed.files = write_edition(
         composed.directory, composed.languages, composed.archive_html, composed.manifest()
     )

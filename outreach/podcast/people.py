@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
+from outreach.addresses import normalize_email
 from outreach.errors import ValidationError
-from outreach.subscribers.store import normalize_email
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outreach.addresses import SMTPUTF8_REQUIREMENT, needs_smtputf8
 from outreach.errors import ValidationError
 from outreach.models import Subscriber
 from outreach.subscribers.store import (
@@ -147,6 +148,8 @@ def import_subscribers(
             report.skipped.append((line, f"{email} repeats line {seen[email]}"))
             continue
         seen[email] = line
+        if needs_smtputf8(email):
+            report.warnings.append(f"line {line}: {email}: {SMTPUTF8_REQUIREMENT}")
         if is_suppressed(session, email):
             report.skipped.append((line, f"{email} is suppressed (erased or bounced)"))
             continue

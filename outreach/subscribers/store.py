@@ -13,11 +13,11 @@ import hmac
 from collections.abc import Sequence
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach import tokens
+from outreach.addresses import normalize_email
 from outreach.errors import NotFoundError, TokenError, ValidationError
 from outreach.models import ConsentEvent, Subscriber, Suppression, utcnow
 
@@ -36,18 +36,6 @@ _SEGMENT_ALIASES = {
     "annat": "annat",
     "other": "annat",
 }
-
-
-def normalize_email(address: str) -> str:
-    """Validate an address (syntax only, no DNS) and return it normalised and lower-cased."""
-    address = address.strip()
-    if not address:
-        raise ValidationError("empty e-mail address")
-    try:
-        result = validate_email(address, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValidationError(f"invalid e-mail address {address!r}: {exc}") from None
-    return result.normalized.lower()
 
 
 def email_hash(normalized_email: str) -> str:

@@ -24,6 +24,7 @@ BLUEPRINT_MODULES = [
     "outreach.web.archive",
     "outreach.web.media",
     "outreach.web.review",
+    "outreach.web.links",
 ]
 
 # Pages are ours and carry no inline script or style; archive pages set their own policy.

@@ -103,9 +103,12 @@ def subscribe() -> Any:
             link = urls.confirm_url(workspace, subscribers.confirm_token(key, subscriber))
             confirmation = (subscriber.email, subscriber.name, subscriber.language, link)
     if confirmation is not None:
+        from outreach.addresses import SMTPUTF8_REQUIREMENT, needs_smtputf8
         from outreach.mail.confirmation import send_confirmation
 
         email, name, language, link = confirmation
+        if needs_smtputf8(email):
+            log.warning("subscribe: accepted an address whose %s", SMTPUTF8_REQUIREMENT)
         try:
             send_confirmation(workspace, email, name=name, language=language, link=link)
         except (MailError, ConfigError):

@@ -27,6 +27,7 @@ from outreach.fsutil import file_inside
 from outreach.models import Episode
 from outreach.review import merge, rules
 from outreach.review import requests as links
+from outreach.review.notices import notify_submission
 from outreach.review.page import ReviewPage, review_audio, review_page
 from outreach.timeutil import clock
 from outreach.web.csrf import CSRFError, same_origin, validate_csrf
@@ -205,6 +206,7 @@ def _submit(token: str) -> BaseResponse:
                 400,
                 "Formuläret innehöll något vi inte kunde ta emot. Ladda om sidan och försök igen.",
             )
+    notify_submission(workspace, review_request, result, comment)
     return redirect(
         url_for(".page", token=token, klart=_outcome(result, comment), _anchor="status"), code=303
     )
