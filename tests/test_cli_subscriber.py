@@ -42,7 +42,7 @@ def test_import_sample_csv_semicolon_bom_swedish_headers(run: Runner, workspace:
     result = run("subscriber", "import", str(csv_file), "--confirmed")
     assert "5 added" in result.output
     subs = _subscribers(workspace)
-    assert subs["erik.lind@example.org"].segment == "civilsamhälle"
+    assert subs["erik.lind@example.org"].segments == ["civilsamhälle"]
     assert subs["erik.lind@example.org"].organisation == "Föreningen Digital Vardag"
     assert {s.status for s in subs.values()} == {"confirmed"}
     with session_scope(workspace) as s:

@@ -540,22 +540,11 @@ class MessageFactory:
         )
 
 
-def _recipients_query(segments: Sequence[str]) -> Any:
-    query = (
-        select(Subscriber.id)
-        .where(Subscriber.status == "confirmed", Subscriber.email.is_not(None))
-        .order_by(Subscriber.id)
-    )
-    if segments:
-        query = query.where(Subscriber.segment.in_(list(segments)))
-    return query
-
-
 def prepare_send(
     workspace: Workspace, slug: str, options: SendOptions
 ) -> tuple[LoadedEdition, int, SendReport, list[_Job], tuple[str, ...]]:
     """Under the lock: fix the recipient list (first run), recover rows a dead process left."""
-    segments = sorted({subs.normalize_segment(s) or "" for s in options.segments} - {""})
+    segments = subs.normalize_segments(options.segments, workspace.settings.subscribers.segments)
     with session_scope(workspace) as session:
         edition = load_edition(session, workspace, slug)
         row = session.get(Edition, edition.edition_id)
@@ -570,7 +559,7 @@ def prepare_send(
                     f"{', '.join(row.segments or []) or 'all'}; resume it without --segment"
                 )
         else:
-            ids = session.scalars(_recipients_query(segments)).all()
+            ids = session.scalars(subs.recipients_query(segments)).all()
             if not ids:
                 raise ValidationError(
                     "no confirmed subscribers"
