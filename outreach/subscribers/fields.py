@@ -38,7 +38,9 @@ _PLAIN_ADDRESS = re.compile(
     r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
     re.ASCII,
 )
-_SPECIAL_DOMAINS = tuple(SPECIAL_USE_DOMAIN_NAMES)
+# All special-use names are single labels, so the last label decides.
+assert all("." not in name for name in SPECIAL_USE_DOMAIN_NAMES)
+_SPECIAL_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 
 
 def strip_controls(text: str, *, keep_lines: bool = False) -> str:
@@ -62,7 +64,7 @@ def _is_plain(address: str) -> bool:
     local, domain = address.rsplit("@", 1)
     if len(local) > 64 or "--" in domain:  # xn-- and "ab--" labels need the IDNA rules
         return False
-    return not any(domain == d or domain.endswith("." + d) for d in _SPECIAL_DOMAINS)
+    return domain.rsplit(".", 1)[-1] not in _SPECIAL_TLDS
 
 
 def normalize_email(address: str) -> str:
