@@ -4,7 +4,8 @@ Generates a realistic semicolon CSV (UTF-8 with BOM, Swedish headers with Förna
 case addresses, organisations with quoted semicolons, one or two segments, 1% invalid addresses,
 0.5% repeated addresses), then runs the real CLI in a fresh process per size on a fresh workspace
 (SQLite), so the peak RSS is the import's own. Then imports the same file again (everything known:
-the re-import path).
+the re-import path). Prints wall time and the process's CPU time: on a shared machine the wall
+time mostly measures the other work.
 
     .venv/bin/python benchmarks/import_subscribers.py            # 100k and 1M
     .venv/bin/python benchmarks/import_subscribers.py 20000      # other sizes
@@ -45,8 +46,8 @@ def generate(path: Path, rows: int) -> None:
             )
 
 
-def run_import(workspace: Path, csv_file: Path) -> tuple[float, float, str]:
-    """(seconds, peak RSS in MiB, summary line) of one `subscriber import` in its own process."""
+def run_import(workspace: Path, csv_file: Path) -> tuple[float, float, float, str]:
+    """(wall seconds, CPU seconds, peak RSS in MiB, summary) of one import in its own process."""
     code = (
         "import resource, sys\n"
         "from outreach.cli import cli\n"
@@ -58,6 +59,7 @@ def run_import(workspace: Path, csv_file: Path) -> tuple[float, float, str]:
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
         [sys.executable, "-c", code, "-w", str(workspace), "subscriber", "import", str(csv_file)],
         env=env,
@@ -66,15 +68,19 @@ def run_import(workspace: Path, csv_file: Path) -> tuple[float, float, str]:
         check=True,
     )
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     rss_kb = int(result.stderr.rsplit("PEAK_RSS_KB=", 1)[1].split()[0])
-    return seconds, rss_kb / 1024, result.stdout.strip().splitlines()[-1]
+    return seconds, cpu, rss_kb / 1024, result.stdout.strip().splitlines()[-1]
 
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [100_000, 1_000_000]
     load = os.getloadavg()[0]
     print(f"load average at start: {load:.1f} on {os.cpu_count()} cores")
-    print(f"{'rows':>10}  {'run':10} {'seconds':>8} {'rows/s':>9} {'peak RSS':>9}  result")
+    print(
+        f"{'rows':>10}  {'run':10} {'wall s':>7} {'CPU s':>6} {'rows/s':>9} {'peak RSS':>9}  result"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for rows in sizes:
             csv_file = Path(tmp) / f"subscribers-{rows}.csv"
@@ -87,13 +93,12 @@ def main() -> None:
                 check=True,
             )
             for label in ("first", "re-import"):
-                seconds, rss, summary = run_import(workspace, csv_file)
+                seconds, cpu, rss, summary = run_import(workspace, csv_file)
                 print(
-                    f"{rows:>10,}  {label:10} {seconds:8.1f} {rows / seconds:9,.0f} "
+                    f"{rows:>10,}  {label:10} {seconds:7.1f} {cpu:6.1f} {rows / seconds:9,.0f} "
                     f"{rss:7.0f} MiB  {summary.split(': ', 1)[-1]}"
                 )
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    print(f"(children's CPU: {usage.ru_utime + usage.ru_stime:.0f} s)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

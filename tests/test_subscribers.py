@@ -17,6 +17,8 @@ from outreach.subscribers import queue, store
 from outreach.subscribers.fields import normalize_email, normalize_segments, strip_controls
 from outreach.workspace import Workspace
 
+from .conftest import REPO, Runner
+
 ADDRESSES = [
     "Anna.Berg@Example.SE",
     "a+tag@kommun.se",
@@ -158,3 +160,25 @@ def test_erase_removes_a_queued_sign_up_with_its_form_fields(workspace: Workspac
         store.erase_subscriber(s, "gone@example.se")
     with session_scope(workspace) as s:
         assert s.scalar(select(func.count()).select_from(SubscriberMail)) == 0
+
+
+def test_the_newsletter_footer_shows_contact_and_privacy(
+    workspace: Workspace, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 12: a public body's mails link the privacy notice and name a contact."""
+    slug = "2023-04-26"
+    monkeypatch.setenv("OUTREACH_WEB_PRIVACY_URL", "https://example.org/integritet")
+    monkeypatch.setenv("OUTREACH_NEWSLETTER_CONTACT_ADDRESS", "redaktionen@example.org")
+    run("content", "import", str(REPO / "newsletters" / "sample-content.yaml"))
+    folder = workspace.newsletters_dir / slug
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "intro.md").write_text(
+        (REPO / "newsletters" / slug / "intro.md").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    run("newsletter", "compose", slug)
+    text = (folder / "email.txt").read_text(encoding="utf-8")
+    html = (folder / "email.html").read_text(encoding="utf-8")
+    assert "Frågor? Skriv till redaktionen@example.org" in text
+    assert "Så hanterar vi personuppgifter: https://example.org/integritet" in text
+    assert 'href="mailto:redaktionen@example.org"' in html
+    assert 'href="https://example.org/integritet"' in html

@@ -53,6 +53,8 @@ def clean_text(value: str | None) -> str | None:
     """A one-line text field: whitespace runs become one space, control characters go; None if empty."""
     if value is None:
         return None
+    if value.isprintable() and "  " not in value:  # the common case, at a tenth of the cost
+        return value.strip() or None
     value = strip_controls(" ".join(value.split()))
     value = " ".join(value.split())
     return value or None
