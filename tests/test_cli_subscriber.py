@@ -365,3 +365,12 @@ def test_import_send_confirmation_queues_and_the_rate_limit_spreads_them(
     # c@ still has one waiting; a@ and b@ get theirs queued, and the queue applies the
     # ten-minute resend limit when it comes to them.
     assert "2 confirmation(s) queued" in again.output
+
+
+def test_zero_confirmations_per_minute_means_no_limit(
+    run: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OUTREACH_SUBSCRIBERS_CONFIRMATIONS_PER_MINUTE", "0")
+    csv_file = _write(tmp_path, "email\na@example.se\nb@example.se\nc@example.se\n")
+    run("subscriber", "import", str(csv_file), "--send-confirmation")
+    assert "Sent 3, 0 to retry" in run("subscriber", "send-confirmations").output

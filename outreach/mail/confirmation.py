@@ -34,6 +34,7 @@ from outreach.workspace import Workspace
 log = logging.getLogger(__name__)
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+UNLIMITED_ROUND = 1000  # mails per round when confirmations_per_minute is 0 (no limit)
 TEMPLATE_NAMES = {queue.CONFIRM: "confirmation", queue.WELCOME: "welcome"}
 TEMPLATE_FIELDS = ("list", "greeting", "link", "hours", "archive_url", "preferences_url")
 GREETINGS = {"sv": ("Hej {name}!", "Hej!"), "en": ("Hello {name},", "Hello,")}
@@ -162,7 +163,7 @@ def send_due_confirmations(
     key: str | None = None,
     now: dt.datetime | None = None,
 ) -> QueueReport:
-    """Send what is due in the queue, at most `[subscribers] confirmations_per_minute`.
+    """Send what is due in the queue, at most `[subscribers] confirmations_per_minute` (0: no limit).
 
     Commits as it goes (a claim, then each result), so a crash never sends a mail twice within the
     lease and never loses one. A transport that cannot be opened fails the claimed rows (they are
@@ -172,8 +173,11 @@ def send_due_confirmations(
     key = key or secret_key(workspace.root)
     report = QueueReport()
     per_minute = workspace.settings.subscribers.confirmations_per_minute
-    budget = per_minute - queue.sent_since(session, now - dt.timedelta(minutes=1))
-    if per_minute <= 0 or budget <= 0:
+    if per_minute > 0:
+        budget = per_minute - queue.sent_since(session, now - dt.timedelta(minutes=1))
+    else:
+        budget = UNLIMITED_ROUND
+    if budget <= 0:
         return report
     due = queue.claim_due(session, budget, now)
     if not due:
