@@ -42,6 +42,7 @@ SUBSCRIBERS = cast(Table, Subscriber.__table__)
 SEGMENTS = cast(Table, SubscriberSegment.__table__)
 CONSENT = cast(Table, ConsentEvent.__table__)
 MAILS = cast(Table, SubscriberMail.__table__)
+SUPPRESSIONS = cast(Table, Suppression.__table__)
 Progress = Callable[[int, int], None]
 
 
@@ -159,21 +160,16 @@ def _write_batch(
     session: Session, rows: list[_Row], options: _Options, report: ImportReport
 ) -> None:
     hashes = {row.email: email_hash(row.email) for row in rows}
-    suppressed = set(
-        session.scalars(
-            select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes.values()))
+    suppressed = {
+        digest
+        for (digest,) in _select_in(
+            session, "email_hash", SUPPRESSIONS, "email_hash", hashes.values()
         )
-    )
+    }
     known = {
         r.email: r
-        for r in session.execute(
-            select(
-                Subscriber.id,
-                Subscriber.email,
-                Subscriber.status,
-                Subscriber.name,
-                Subscriber.organisation,
-            ).where(Subscriber.email.in_(list(hashes)))
+        for r in _select_in(
+            session, "id, email, status, name, organisation", SUBSCRIBERS, "email", hashes
         )
     }
     new: list[_Row] = []
@@ -193,6 +189,20 @@ def _write_batch(
     pending_ids += _update_existing(session, existing, hashes, options, report)
     if options.send_confirmation:
         report.confirmations_queued += _queue_confirmations(session, pending_ids, hashes)
+
+
+def _select_in(
+    session: Session, columns: str, table: Table, key: str, values: Iterable[Any]
+) -> Sequence[Any]:
+    """SELECT columns FROM table WHERE key IN (values), through the driver: SQLAlchemy's expanding
+    IN compiles each of a batch's 2,000 values, three times a batch."""
+    chosen = list(values)
+    if not chosen:
+        return []
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    sql = f"SELECT {columns} FROM {table.name} WHERE {key} IN ({', '.join(mark for _ in chosen)})"
+    return connection.exec_driver_sql(sql, tuple(chosen)).all()
 
 
 def _bulk_insert(
@@ -232,9 +242,7 @@ def _insert_new(
         ("email", "name", "organisation", "language", "status", "created_at", "updated_at"),
         [(r.email, r.name, r.organisation, r.language, status, now, now) for r in rows],
     )
-    found = session.execute(
-        select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_([r.email for r in rows]))
-    )
+    found = _select_in(session, "email, id", SUBSCRIBERS, "email", [r.email for r in rows])
     ids: dict[str, int] = {str(email): sid for email, sid in found}
     _bulk_insert(
         session,
