@@ -69,13 +69,57 @@ class Subscriber(Base):
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     organisation: Mapped[str | None] = mapped_column(String(200))
-    segment: Mapped[str | None] = mapped_column(String(40))
     language: Mapped[str] = mapped_column(String(8), default="sv")
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     consent_events: Mapped[list[ConsentEvent]] = relationship(back_populates="subscriber")
+    segment_rows: Mapped[list[SubscriberSegment]] = relationship(
+        cascade="all, delete-orphan", order_by="SubscriberSegment.segment", lazy="selectin"
+    )
+
+    @property
+    def segments(self) -> list[str]:
+        """The segments this subscriber chose (`[subscribers] segments` keys), sorted."""
+        return [row.segment for row in self.segment_rows]
+
+
+class SubscriberSegment(Base):
+    """One segment a subscriber belongs to; a subscriber may have several (or none: everything)."""
+
+    __tablename__ = "subscriber_segments"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    segment: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+class SubscriberMail(Base):
+    """The queue of mails to one person: sign-up confirmations and welcomes.
+
+    A form sign-up is stored as `request` (the form's fields) and applied by the queue's worker, so
+    the form does the same work for every address. `status` goes queued → sending → sent, or
+    skipped (nothing to send, `last_error` says why) or rejected (5xx). A transient failure stays
+    queued with a later `next_attempt_at`: nothing is dropped.
+    """
+
+    __tablename__ = "subscriber_mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(index=True)
 
 
 class Suppression(Base):

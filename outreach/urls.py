@@ -14,7 +14,9 @@ from outreach.workspace import Workspace
 ARCHIVE = "/nyhetsbrev/"
 SUBSCRIBE = "/prenumerera"
 SUBSCRIBE_THANKS = "/prenumerera/tack"
-CONFIRM = "/confirm/"
+CONFIRM = "/bekrafta/"
+# Links in confirmation mails sent before the Swedish path keep working.
+CONFIRM_OLD = "/confirm/"
 UNSUBSCRIBE = "/u/"
 REVIEW = "/granska/"
 LINK = "/l/"
@@ -50,6 +52,15 @@ def subscribe_url(workspace: Workspace) -> str:
 
 def unsubscribe_url(workspace: Workspace, token: str) -> str:
     return site(workspace, f"{UNSUBSCRIBE}{token}")
+
+
+def archive_index_url(workspace: Workspace) -> str:
+    return site(workspace, ARCHIVE)
+
+
+def preferences_url(workspace: Workspace, token: str) -> str:
+    """The preference page (segments, language, unsubscribe): the same signed link as unsubscribe."""
+    return unsubscribe_url(workspace, token)
 
 
 def confirm_url(workspace: Workspace, token: str) -> str:

@@ -73,6 +73,7 @@ class NewsletterSettings:
     click_stats: bool = False
     # Who gets a short mail when a guest approves or suggests changes, or a scheduled send ends.
     editor_address: str = ""
+    contact_address: str = ""
 
 
 @dataclass
@@ -154,6 +155,25 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     confirm_link_hours: int = 72
+    privacy_url: str = ""
+
+
+DEFAULT_SEGMENTS = {
+    "kommun": "Kommun eller region",
+    "civilsamhälle": "Civilsamhälle",
+    "annat": "Annat",
+}
+
+
+@dataclass
+class SubscriberSettings:
+    """Segments (key = Swedish label), sign-up rate limits and the confirmation queue."""
+
+    segments: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEGMENTS))
+    subscribe_limit_per_client: str = "10 per minute; 60 per hour"
+    subscribe_limit_per_address: str = "5 per hour"
+    confirmations_per_minute: int = 60
+    queue_poll_seconds: float = 5.0
 
 
 @dataclass
@@ -165,6 +185,7 @@ class Settings:
     transcription: TranscriptionSettings = field(default_factory=TranscriptionSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    subscribers: SubscriberSettings = field(default_factory=SubscriberSettings)
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -177,6 +198,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         ):
             raise ConfigError(f"{where}: expected a list of tables of text values")
         return value
+    if origin is dict:
+        return _coerce_table(value, where)
     if origin is list:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
@@ -214,6 +237,20 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected text, got {value!r}")
         return value
     return value
+
+
+def _coerce_table(value: Any, where: str) -> dict[str, str]:
+    """A TOML table of texts, or `key=Label,key2=Label 2` from the environment."""
+    if isinstance(value, str):
+        pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ConfigError(f"{where}: expected key=label pairs separated by commas")
+        value = {key.strip(): label.strip() for key, label in pairs}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError(f'{where}: expected a table of texts, e.g. {{ kommun = "Kommun" }}')
+    return dict(value)
 
 
 def load_settings(path: Path | None, environ: typing.Mapping[str, str] | None = None) -> Settings:
@@ -343,6 +380,16 @@ owner_email = "podcast@example.org"
 name = "Kraftsamling för AI i kommuner och civilsamhälle"
 from_address = "Kraftsamling <nyhetsbrev@example.org>"
 public_url = "http://127.0.0.1:8000"
+# Shown on the subscribe and preference pages, error pages and in every mail footer.
+contact_address = ""
+
+[web]
+# The privacy notice (integritetspolicy) linked from the form, the pages and every mail.
+privacy_url = ""
+
+[subscribers]
+# Segments a subscriber may choose (several); the key is stored, the label is shown.
+segments = { kommun = "Kommun eller region", "civilsamhälle" = "Civilsamhälle", annat = "Annat" }
 
 [mail]
 transport = "outbox:newsletters/outbox"

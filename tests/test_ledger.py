@@ -67,7 +67,7 @@ def make_workspace(
                 session,
                 f"person{i}@example.se",
                 name=f"Person {i}",
-                segment="kommun" if i % 2 == 0 else "civilsamhälle",
+                segments="kommun" if i % 2 == 0 else "civilsamhälle",
                 confirmed=True,
             )
         compose.compose_edition(session, workspace, SLUG)
@@ -178,7 +178,7 @@ def test_segments_fixed_at_start(
     assert report.counts.recipients == 3
     # Someone confirming later does not join an edition already sent.
     with session_scope(workspace) as session:
-        add_subscriber(session, "late@example.se", segment="kommun", confirmed=True)
+        add_subscriber(session, "late@example.se", segments="kommun", confirmed=True)
     assert send.send_edition(workspace, SLUG).attempted == 0
     with pytest.raises(Exception, match="started for segments kommun"):
         send.send_edition(workspace, SLUG, send.SendOptions(segments=["annat"]))

@@ -39,6 +39,16 @@ def test_subscribers_and_content_on_postgres(
     assert runner.invoke(cli, ["-w", ws, "content", "import", str(sample)]).exit_code == 0
     rows = json.loads(runner.invoke(cli, ["-w", ws, "subscriber", "list", "--json"]).output)
     assert len(rows) == 5
+    assert {r["email"]: r["segments"] for r in rows}["erik.lind@example.org"] == ["civilsamhälle"]
+    # The import's driver-level inserts and the confirmation queue on PostgreSQL too.
+    pending = tmp_path / "pending.csv"
+    pending.write_text("e-post;Förnamn;Efternamn\nny@example.se;Ny;Person\n", encoding="utf-8")
+    queued = runner.invoke(
+        cli, ["-w", ws, "subscriber", "import", str(pending), "--send-confirmation"]
+    )
+    assert "1 added" in queued.output and "1 confirmation(s) queued" in queued.output
+    sent = runner.invoke(cli, ["-w", ws, "subscriber", "send-confirmations"])
+    assert "Sent 1, 0 to retry" in sent.output, sent.output
     with get_engine(pg_url).connect() as conn:
         assert conn.dialect.name == "postgresql"
         version = conn.exec_driver_sql("select version_num from alembic_version").scalar()

@@ -69,8 +69,8 @@ def test_two_editions_each_subscriber_gets_each_once(
     workspace = two_editions(tmp_path / "ws")
     before = local("2026-12-01 12:00")
     with session_scope(workspace) as session:
-        schedule.schedule_edition(session, FIRST, local("2026-12-03 08:00"), now=before)
-        schedule.schedule_edition(session, SECOND, local("2026-12-10 08:00"), now=before)
+        schedule.schedule_edition(session, workspace, FIRST, local("2026-12-03 08:00"), now=before)
+        schedule.schedule_edition(session, workspace, SECOND, local("2026-12-10 08:00"), now=before)
         pending = schedule.scheduled_editions(session)
     assert [p.slug for p in pending] == [FIRST, SECOND]
 
@@ -111,7 +111,7 @@ def test_run_due_waits_for_a_running_send_and_resumes_a_stopped_one(
     workspace = two_editions(tmp_path / "ws", count=4)
     with session_scope(workspace) as session:
         schedule.schedule_edition(
-            session, FIRST, local("2026-12-03 08:00"), now=local("2026-12-01 08:00")
+            session, workspace, FIRST, local("2026-12-03 08:00"), now=local("2026-12-01 08:00")
         )
     with send_lock(workspace, "edition other"):
         busy = schedule.run_due(workspace, now=local("2026-12-03 08:00"))
@@ -130,7 +130,7 @@ def test_checks_failing_at_the_due_time_cancel_the_schedule(
     workspace = two_editions(tmp_path / "ws", count=2)
     with session_scope(workspace) as session:
         schedule.schedule_edition(
-            session, FIRST, local("2026-12-03 08:00"), now=local("2026-12-01 08:00")
+            session, workspace, FIRST, local("2026-12-03 08:00"), now=local("2026-12-01 08:00")
         )
     page = workspace.newsletters_dir / FIRST / "email.html"
     edited = page.read_text(encoding="utf-8").replace(
@@ -174,7 +174,7 @@ def test_run_due_command_sends_a_missed_slot_late(
     run("newsletter", "compose", SECOND)
     with session_scope(workspace) as session:
         schedule.schedule_edition(
-            session, SECOND, local("2026-12-01 08:00"), now=local("2026-11-30 08:00")
+            session, workspace, SECOND, local("2026-12-01 08:00"), now=local("2026-11-30 08:00")
         )
     output = run("run-due").output
     assert f"Edition {SECOND}: due 2026-12-01 08:00, sent late from" in output

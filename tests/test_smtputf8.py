@@ -16,10 +16,11 @@ from sqlalchemy import select
 
 from outreach.db import session_scope
 from outreach.mail import send
-from outreach.mail.confirmation import send_confirmation
+from outreach.mail.confirmation import send_due_confirmations
 from outreach.mail.message import build_message, message_bytes
 from outreach.models import Delivery, Subscriber
 from outreach.newsletter import compose, content
+from outreach.subscribers import queue
 from outreach.subscribers.store import add_subscriber, is_suppressed
 from outreach.timeutil import zone
 from outreach.workspace import Workspace, init_workspace, open_workspace
@@ -121,9 +122,14 @@ def test_confirmation_mail_with_smtputf8(
 ) -> None:
     recorder, controller = utf8_server
     monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", f"smtp://127.0.0.1:{controller.port}")
-    send_confirmation(
-        open_workspace(workspace.root), MARTA, name="Märta", language="sv", link="https://x/c/t"
-    )
+    monkeypatch.setenv("OUTREACH_SECRET_KEY", "test-key-0123456789abcdefghijklmnopqrstuvwxyz")
+    live = open_workspace(workspace.root)
+    with session_scope(live) as session:
+        subscriber = add_subscriber(session, MARTA, name="Märta")
+        queue.enqueue(session, subscriber, "confirm")
+    with session_scope(live) as session:
+        report = send_due_confirmations(session, live)
+    assert report.sent == 1, report
     [received] = recorder.received
     assert received["smtp_utf8"] is True
     assert received["rcpt_tos"] == [MARTA]

@@ -1,7 +1,9 @@
 """End to end in a real browser: `outreach serve` as a process, headless Chromium, a real SMTP server.
 
-subscribe → the confirmation mail arrives → open the link → confirmed → unsubscribe page → POST →
-unsubscribed; axe-core finds no violations on the pages; one-click POST with a plain HTTP client.
+subscribe → the confirmation mail arrives (sent by the server's queue worker) → open the link → press
+"Bekräfta prenumerationen" → confirmed → the welcome mail's link opens the preference page → change
+segments and language → unsubscribe → "Prenumerera igen"; the 429 page; axe-core finds no violations
+on the pages; one-click POST with a plain HTTP client.
 """
 
 from __future__ import annotations
@@ -92,31 +94,54 @@ def test_subscribe_confirm_unsubscribe_in_a_real_browser(
     [message] = smtp_sink.wait_for(1)
     assert message["To"].addresses[0].addr_spec == "asa.oberg@example.se"
     body = message.get_body(("plain",)).get_content()
-    match = re.search(rf"{re.escape(base)}/confirm/\S+", body)
+    match = re.search(rf"{re.escape(base)}/bekrafta/\S+", body)
     assert match, body
 
     page.goto(match.group(0))
+    assert page.locator("h1").inner_text() == "Bekräfta prenumerationen"
+    assert_accessible(page)
+    assert status_of(workspace, "asa.oberg@example.se") == "pending"  # opening changed nothing
+    page.get_by_role("button", name="Bekräfta prenumerationen").click()
+    page.wait_for_load_state()
     heading = page.locator("h1").inner_text()
     assert "prenumerationen är bekräftad" in heading
     assert "<script>alert(1)</script>" in heading  # shown as text, not run
     assert_accessible(page)
     assert status_of(workspace, "asa.oberg@example.se") == "confirmed"
 
+    welcome = smtp_sink.wait_for(2)[1]
+    assert welcome["Subject"].startswith("Välkommen")
+    match = re.search(rf"{re.escape(base)}/u/\S+", welcome.get_body(("plain",)).get_content())
+    assert match
+    preferences_url = match.group(0)
+    page.goto(preferences_url)
+    assert page.get_by_label("Civilsamhälle").is_checked()
+    assert_accessible(page)
+    page.get_by_label("Kommun eller region").check()
+    page.get_by_label("Språk för nyhetsbrevet").select_option("en")
+    page.get_by_role("button", name="Spara inställningarna").click()
+    page.get_by_text("Dina ändringar är sparade").wait_for()
+    assert page.get_by_label("Kommun eller region").is_checked()
+    assert_accessible(page)
     with session_scope(workspace) as s:
         row = s.scalar(select(Subscriber).where(Subscriber.email == "asa.oberg@example.se"))
-        token = subscribers.unsubscribe_token(TEST_KEY, row)  # type: ignore[arg-type]
-    unsubscribe_url = f"{base}/u/{token}"
-    page.goto(unsubscribe_url)
-    assert_accessible(page)
-    assert status_of(workspace, "asa.oberg@example.se") == "confirmed"  # GET changed nothing
+        assert row is not None and (row.segments, row.language) == (
+            ["civilsamhälle", "kommun"],
+            "en",
+        )
+    assert status_of(workspace, "asa.oberg@example.se") == "confirmed"
     button = page.get_by_role("button", name="Avsluta prenumerationen")
     button.focus()
     page.keyboard.press("Enter")
     page.wait_for_load_state()
     page.get_by_role("heading", name="Prenumerationen är avslutad").wait_for()
-    assert page.url == unsubscribe_url  # POST answered in place, no redirect
+    assert page.url == preferences_url  # POST answered in place, no redirect
     assert_accessible(page)
     assert status_of(workspace, "asa.oberg@example.se") == "unsubscribed"
+    page.get_by_role("button", name="Prenumerera igen").click()
+    page.get_by_text("Dina ändringar är sparade").wait_for()
+    assert_accessible(page)
+    assert status_of(workspace, "asa.oberg@example.se") == "confirmed"
 
     page.goto(f"{base}/nyhetsbrev/")
     assert_accessible(page)
@@ -131,7 +156,24 @@ def test_subscribe_confirm_unsubscribe_in_a_real_browser(
     assert dialogs == []
     with session_scope(workspace) as s:
         actions = s.scalars(select(ConsentEvent.action).order_by(ConsentEvent.id)).all()
-    assert actions == ["added", "confirmed", "unsubscribed"]
+    assert actions == ["added", "confirmed", "segments", "language", "unsubscribed", "confirmed"]
+
+
+def test_the_rate_limit_page_is_swedish_and_accessible(
+    workspace: Workspace,
+    browser: Any,  # noqa: F811
+) -> None:
+    env = {"OUTREACH_SUBSCRIBERS_SUBSCRIBE_LIMIT_PER_CLIENT": "1 per minute"}
+    with running_server(workspace.root, env=env) as base:
+        page = browser
+        for address in ("ett@example.se", "tva@example.se"):
+            page.goto(f"{base}/prenumerera")
+            page.get_by_label("E-postadress (obligatorisk)").fill(address)
+            page.get_by_role("button", name="Prenumerera").click()
+            page.wait_for_load_state()
+        assert page.locator("h1").inner_text() == "För många förfrågningar"
+        assert page.locator("html").get_attribute("lang") == "sv"
+        assert_accessible(page)
 
 
 def test_one_click_unsubscribe_with_a_plain_http_client(workspace: Workspace) -> None:

@@ -71,8 +71,19 @@ def pass_workspace(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal: anything unprintable (escape sequences, NUL, tabs,
+    bidirectional overrides) is shown as a Python escape such as \\x1b or \\u202e."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
 def echo_table(headers: list[str], rows: list[list[str]]) -> None:
     """Print rows as left-aligned columns under their headers (the CLI's plain table)."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
     for row in [headers, *rows]:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -169,7 +169,7 @@ def newsletter_send(
     options = send.SendOptions(segments, resend_uncertain, retry_failed)
     run_checks(workspace, edition, yes=yes, verb="sent")
     with session_scope(workspace) as session:
-        planned = plan.plan_send(session, edition, options)
+        planned = plan.plan_send(session, workspace, edition, options)
     show_plan(planned)
     if planned.recipients:
         confirm(f"Skicka till {count(planned.recipients)} mottagare?", yes=yes)
@@ -258,12 +258,12 @@ def newsletter_schedule(
     schedule.check_time(edition, when)
     run_checks(workspace, edition, yes=yes, verb="scheduled")
     with session_scope(workspace) as session:
-        planned = plan.plan_send(session, edition, send.SendOptions(segments))
+        planned = plan.plan_send(session, workspace, edition, send.SendOptions(segments))
     show_plan(planned)
     local = f"{when.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
     confirm(f"Skicka till {count(planned.recipients)} mottagare {local}?", yes=yes)
     with session_scope(workspace) as session:
-        schedule.schedule_edition(session, edition, when, segments)
+        schedule.schedule_edition(session, workspace, edition, when, segments)
     click.echo(f"Edition {edition} is scheduled for {local}; 'outreach run-due' sends it.")
 
 

@@ -31,6 +31,7 @@ def serve(workspace: Workspace, host: str | None, port: int | None, dev: bool) -
     """
     from werkzeug.serving import run_simple
 
+    from outreach.mail.confirmation import ConfirmationWorker
     from outreach.secrets import read_secret
     from outreach.web import create_app
 
@@ -45,7 +46,12 @@ def serve(workspace: Workspace, host: str | None, port: int | None, dev: bool) -
             err=True,
         )
     click.echo(f"Serving {workspace.root} on http://{host}:{port}/ (Ctrl+C stops)", err=True)
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    worker = ConfirmationWorker(workspace, app.extensions["outreach"].key)
+    worker.start()
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    finally:
+        worker.stop()
 
 
 @click.command("export-site")

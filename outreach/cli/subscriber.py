@@ -1,17 +1,20 @@
-"""`outreach subscriber`: add, import, list, show, remove, export, erase."""
+"""`outreach subscriber`: add, import, list, show, remove, export, erase, confirm-request,
+send-confirmations."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from outreach.addresses import SMTPUTF8_REQUIREMENT, needs_smtputf8
-from outreach.cli import echo_table, pass_workspace
+from outreach.cli import echo_table, pass_workspace, printable
 from outreach.db import session_scope
 from outreach.fsutil import atomic_write_text
-from outreach.subscribers import csv_import, export
+from outreach.subscribers import csv_import, export, queue
 from outreach.subscribers import store as subscribers
 from outreach.workspace import Workspace
 
@@ -31,7 +34,12 @@ def subscriber_group() -> None:
 @click.argument("email")
 @click.option("--name", help="Full name.")
 @click.option("--organisation", help="Organisation.")
-@click.option("--segment", help="kommun, civilsamhälle or annat.")
+@click.option(
+    "--segment",
+    "segments",
+    multiple=True,
+    help="A segment from [subscribers] segments (key or label); repeatable or comma-separated.",
+)
 @click.option("--language", default="sv", show_default=True, help="sv or en.")
 @click.option("--confirmed", is_flag=True, help="Consent was given elsewhere: add as confirmed.")
 @click.option("--source", default="cli", show_default=True, help="Where consent came from.")
@@ -41,7 +49,7 @@ def subscriber_add(
     email: str,
     name: str | None,
     organisation: str | None,
-    segment: str | None,
+    segments: tuple[str, ...],
     language: str,
     confirmed: bool,
     source: str,
@@ -58,10 +66,11 @@ def subscriber_add(
             email,
             name=name,
             organisation=organisation,
-            segment=segment,
+            segments=segments,
             language=language,
             confirmed=confirmed,
             source=source,
+            allowed_segments=workspace.settings.subscribers.segments,
         )
         click.echo(f"Added subscriber {subscriber.id}: {subscriber.email} ({subscriber.status})")
     if needs_smtputf8(subscriber.email or ""):
@@ -73,40 +82,67 @@ def subscriber_add(
 @click.option(
     "--confirmed", is_flag=True, help="The list holds confirmed consent: import as confirmed."
 )
+@click.option(
+    "--send-confirmation",
+    is_flag=True,
+    help="Queue a confirmation link for every pending subscriber in the file.",
+)
 @click.option("--source", help="Consent source to record (default: import:FILENAME).")
 @pass_workspace
 def subscriber_import(
-    workspace: Workspace, csv_file: Path, confirmed: bool, source: str | None
+    workspace: Workspace,
+    csv_file: Path,
+    confirmed: bool,
+    send_confirmation: bool,
+    source: str | None,
 ) -> None:
     """Import subscribers from a CSV file (comma or semicolon, UTF-8, Swedish or English headers).
 
-    Headers: e-post/email, namn/name, organisation, segment, språk/language. Invalid rows are
-    listed with their line numbers; valid rows are imported together. Re-importing changes nothing,
-    and never brings back anyone who unsubscribed.
+    Headers: e-post/email, namn/name (or förnamn + efternamn), organisation, segment (several
+    separated by commas), språk/language. Invalid rows are listed with their line numbers; valid
+    rows are imported together. A row with more or fewer fields than the header, or a quote left
+    open, stops the import with its line number. Re-importing changes nothing, and never brings
+    back anyone who unsubscribed.
 
     \b
     Example:
         outreach subscriber import export-från-excel.csv --confirmed --source "anmälan 2023"
+        outreach subscriber import nya.csv --send-confirmation
     """
-    with session_scope(workspace) as session:
+    with (
+        session_scope(workspace) as session,
+        click.progressbar(length=1, label="Importing", file=sys.stderr) as bar,
+    ):
+
+        def progress(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
         report = csv_import.import_subscribers(
-            session, csv_file, confirmed=confirmed, source=source
+            session,
+            csv_file,
+            confirmed=confirmed,
+            source=source,
+            allowed_segments=workspace.settings.subscribers.segments,
+            send_confirmation=send_confirmation,
+            progress=progress,
         )
     for warning in report.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {printable(warning)}", err=True)
     for line, reason in report.invalid:
-        click.echo(f"{csv_file}:{line}: invalid: {reason}", err=True)
+        click.echo(f"{csv_file}:{line}: invalid: {printable(reason)}", err=True)
     for line, reason in report.skipped:
-        click.echo(f"{csv_file}:{line}: skipped: {reason}", err=True)
+        click.echo(f"{csv_file}:{line}: skipped: {printable(reason)}", err=True)
     click.echo(
         f"Imported {csv_file}: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {len(report.skipped)} skipped, {len(report.invalid)} invalid"
+        + (f"; {report.confirmations_queued} confirmation(s) queued" if send_confirmation else "")
     )
 
 
 @subscriber_group.command("list")
 @click.option("--status", type=click.Choice(subscribers.STATUSES), help="Only this status.")
-@click.option("--segment", help="Only this segment.")
+@click.option("--segment", help="Only subscribers in this segment.")
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts.")
 @pass_workspace
 def subscriber_list(
@@ -119,23 +155,32 @@ def subscriber_list(
         outreach subscriber list --status confirmed --json
     """
     with session_scope(workspace) as session:
-        rows = [
+        found = subscribers.list_subscribers(
+            session, status, segment, workspace.settings.subscribers.segments
+        )
+        rows: list[dict[str, Any]] = [
             {
                 "id": s.id,
                 "email": s.email,
                 "name": s.name,
                 "organisation": s.organisation,
-                "segment": s.segment,
+                "segments": s.segments,
                 "language": s.language,
                 "status": s.status,
             }
-            for s in subscribers.list_subscribers(session, status, segment)
+            for s in found
         ]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    headers = ["id", "email", "name", "organisation", "segment", "status"]
-    table = [[str(row[h] if row[h] is not None else "") for h in headers] for row in rows]
+    headers = ["id", "email", "name", "organisation", "segments", "status"]
+    table = [
+        [
+            ", ".join(row[h]) if h == "segments" else str(row[h] if row[h] is not None else "")
+            for h in headers
+        ]
+        for row in rows
+    ]
     echo_table(headers, table)
     click.echo(f"{len(table)} subscriber(s)")
 
@@ -152,20 +197,24 @@ def subscriber_show(workspace: Workspace, subscriber: str) -> None:
     """
     with session_scope(workspace) as session:
         record = export.subscriber_record(session, subscribers.find_subscriber(session, subscriber))
+    segments: list[str] = record["segments"]
+    record["segments"] = ", ".join(segments)
     for key in (
         "id",
         "email",
         "name",
         "organisation",
-        "segment",
+        "segments",
         "language",
         "status",
         "created_at",
     ):
-        click.echo(f"{key:13} {record[key] if record[key] is not None else ''}")
+        value = record[key] if record[key] is not None else ""
+        click.echo(f"{key:13} {printable(str(value))}")
     click.echo("consent:")
     for event in record["consent_events"]:
-        click.echo(f"  {event['at']}  {event['action']:12} {event['source']}")
+        detail = f"  {event['detail']}" if event["detail"] else ""
+        click.echo(printable(f"  {event['at']}  {event['action']:12} {event['source']}{detail}"))
 
 
 @subscriber_group.command("remove")
@@ -221,6 +270,61 @@ def subscriber_erase(workspace: Workspace, subscriber: str, yes: bool) -> None:
     with session_scope(workspace) as session:
         erased = subscribers.erase_subscriber(session, subscriber)
         click.echo(f"Erased subscriber {erased.id}")
+
+
+@subscriber_group.command("confirm-request")
+@click.argument("subscriber", nargs=-1)
+@click.option("--all-pending", is_flag=True, help="Every pending subscriber.")
+@pass_workspace
+def subscriber_confirm_request(
+    workspace: Workspace, subscriber: tuple[str, ...], all_pending: bool
+) -> None:
+    """Queue a confirmation link (double opt-in) for pending subscribers.
+
+    The mails go out from the queue at `[subscribers] confirmations_per_minute`, sent by
+    `outreach serve` or `outreach subscriber send-confirmations`; nobody gets a second link within
+    ten minutes of the last one.
+
+    \b
+    Example:
+        outreach subscriber confirm-request anna@example.se
+        outreach subscriber confirm-request --all-pending
+    """
+    if bool(subscriber) == all_pending:
+        raise click.UsageError("name subscribers (id or address) or pass --all-pending")
+    with session_scope(workspace) as session:
+        if all_pending:
+            chosen = subscribers.list_subscribers(session, "pending")
+        else:
+            chosen = [subscribers.find_subscriber(session, key) for key in subscriber]
+        queued, not_pending = queue.enqueue_confirmations(session, chosen)
+    click.echo(
+        f"Queued {queued} confirmation link(s)"
+        + (f"; {not_pending} not pending (skipped)" if not_pending else "")
+        + (f"; {len(chosen) - queued - not_pending} already queued" if chosen else "")
+    )
+
+
+@subscriber_group.command("send-confirmations")
+@pass_workspace
+def subscriber_send_confirmations(workspace: Workspace) -> None:
+    """Send the confirmation and welcome mails that are due in the queue (as `serve` does).
+
+    \b
+    Example:
+        outreach subscriber send-confirmations
+    """
+    from outreach.mail.confirmation import send_due_confirmations
+
+    with session_scope(workspace) as session:
+        report = send_due_confirmations(session, workspace)
+        counts = queue.queue_counts(session)
+    click.echo(
+        f"Sent {report.sent}, {report.failed} to retry, {report.rejected} rejected; "
+        f"{counts.get('queued', 0)} waiting in the queue"
+    )
+    for error in report.errors:
+        click.echo(f"  {printable(error)}", err=True)
 
 
 COMMANDS = [subscriber_group]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -56,10 +55,10 @@ class SendPlan:
     started: bool
 
 
-def plan_send(session: Session, slug: str, options: SendOptions) -> SendPlan:
+def plan_send(session: Session, workspace: Workspace, slug: str, options: SendOptions) -> SendPlan:
     """How many recipients a send with `options` would mail now (nothing is written)."""
     row = edition_row(session, slug)
-    segments = normalized_segments(options.segments)
+    segments = normalized_segments(workspace, options.segments)
     started = bool(
         session.scalar(
             select(func.count()).select_from(Delivery).where(Delivery.edition_id == row.id)
@@ -77,14 +76,15 @@ def plan_send(session: Session, slug: str, options: SendOptions) -> SendPlan:
         shown = row.segments
     else:
         count = session.scalar(
-            select(func.count()).select_from(_recipients_query(segments).subquery())
+            select(func.count()).select_from(subs.recipients_query(segments).subquery())
         )
         shown = segments or None
     return SendPlan(slug, row.subject, row.status, shown, int(count or 0), started)
 
 
-def normalized_segments(segments: Sequence[str]) -> list[str]:
-    return sorted({subs.normalize_segment(s) or "" for s in segments} - {""})
+def normalized_segments(workspace: Workspace, segments: Sequence[str]) -> list[str]:
+    """Segment keys (from keys, labels or aliases) checked against `[subscribers] segments`."""
+    return subs.normalize_segments(segments, workspace.settings.subscribers.segments)
 
 
 def _eligible(row: Edition, options: SendOptions) -> list[str]:
@@ -98,20 +98,9 @@ def _eligible(row: Edition, options: SendOptions) -> list[str]:
     return eligible
 
 
-def _recipients_query(segments: Sequence[str]) -> Any:
-    query = (
-        select(Subscriber.id)
-        .where(Subscriber.status == "confirmed", Subscriber.email.is_not(None))
-        .order_by(Subscriber.id)
-    )
-    if segments:
-        query = query.where(Subscriber.segment.in_(list(segments)))
-    return query
-
-
 def prepare_send(workspace: Workspace, slug: str, options: SendOptions) -> PreparedSend:
     """Under the lock: fix the recipient list (first run), recover rows a dead process left."""
-    segments = normalized_segments(options.segments)
+    segments = normalized_segments(workspace, options.segments)
     with session_scope(workspace) as session:
         edition = load_edition(session, workspace, slug)
         row = session.get(Edition, edition.edition_id)
@@ -147,7 +136,7 @@ def _fix_recipients(
                 f"{', '.join(row.segments or []) or 'all'}; resume it without --segment"
             )
         return
-    ids = session.scalars(_recipients_query(segments)).all()
+    ids = session.scalars(subs.recipients_query(segments)).all()
     if not ids:
         raise ValidationError(
             "no confirmed subscribers"

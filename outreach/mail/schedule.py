@@ -37,6 +37,7 @@ DUE_STATUSES = ("composed", "sending")
 
 def schedule_edition(
     session: Session,
+    workspace: Workspace,
     slug: str,
     at: dt.datetime,
     segments: Sequence[str] = (),
@@ -49,7 +50,7 @@ def schedule_edition(
         raise ValidationError(f"edition {slug} is {row.status}: only a composed edition is sent")
     check_time(slug, at, now=now)
     row.scheduled_at = at.astimezone(dt.UTC)
-    row.scheduled_segments = normalized_segments(segments) or None
+    row.scheduled_segments = normalized_segments(workspace, segments) or None
     row.schedule_note = None
     return row
 

@@ -206,6 +206,7 @@ def _context(
         "when": lambda e: format_when(e.starts, e.ends, tz, language),
         "archive_url": archive_url(workspace, content.slug),
         "subscribe_url": subscribe_url(workspace),
+        "privacy_url": workspace.settings.web.privacy_url,
         "recipient": {
             "name": "@@name@@",
             "greeting": GREETINGS[language][1] if archive else "@@greeting@@",

@@ -22,7 +22,7 @@ def subscriber_record(session: Session, subscriber: Subscriber) -> dict[str, Any
         "email": subscriber.email,
         "name": subscriber.name,
         "organisation": subscriber.organisation,
-        "segment": subscriber.segment,
+        "segments": subscriber.segments,
         "language": subscriber.language,
         "status": subscriber.status,
         "created_at": subscriber.created_at.isoformat(),

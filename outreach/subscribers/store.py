@@ -1,70 +1,43 @@
-"""Subscribers and their consent: add, sign up, confirm, unsubscribe, erase (GDPR), list.
+"""Subscribers and their consent: add, change, unsubscribe, erase (GDPR), list; their signed links.
 
 Every consent change appends a `consent_events` row. Erased or hard-bounced addresses are kept only
-as a SHA-256 hash in `suppressions`, so they are never mailed again. CSV import lives in
-`csv_import`, the GDPR export in `export`.
+as a SHA-256 hash in `suppressions`, so they are never mailed again. Field rules live in `fields`,
+CSV import in `csv_import`, the GDPR export in `export`, sign-ups and the mail queue in `queue`,
+the preference page's changes in `preferences`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from outreach import tokens
 from outreach.addresses import normalize_email
 from outreach.errors import NotFoundError, TokenError, ValidationError
-from outreach.models import ConsentEvent, Subscriber, Suppression, utcnow
+from outreach.models import ConsentEvent, Subscriber, SubscriberMail, SubscriberSegment, Suppression
+from outreach.subscribers.fields import (
+    LANGUAGES,
+    clean_text,
+    email_hash,
+    normalize_language,
+    normalize_segments,
+)
+from outreach.workspace import DEFAULT_SEGMENTS
+
+__all__ = [
+    "LANGUAGES",
+    "clean_text",
+    "email_hash",
+    "normalize_email",
+    "normalize_language",
+    "normalize_segments",
+]
 
 STATUSES = ("pending", "confirmed", "unsubscribed", "bounced", "erased")
-SEGMENTS = ("kommun", "civilsamhälle", "annat")
-LANGUAGES = ("sv", "en")
-_SEGMENT_ALIASES = {
-    "kommun": "kommun",
-    "kommuner": "kommun",
-    "municipality": "kommun",
-    "region": "kommun",
-    "civilsamhälle": "civilsamhälle",
-    "civilsamhalle": "civilsamhälle",
-    "civil society": "civilsamhälle",
-    "civil-society": "civilsamhälle",
-    "annat": "annat",
-    "other": "annat",
-}
-
-
-def email_hash(normalized_email: str) -> str:
-    return hashlib.sha256(normalized_email.encode("utf-8")).hexdigest()
-
-
-def normalize_segment(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    segment = _SEGMENT_ALIASES.get(value.strip().lower())
-    if segment is None:
-        raise ValidationError(f"unknown segment {value!r} (use {', '.join(SEGMENTS)})")
-    return segment
-
-
-def normalize_language(value: str | None) -> str:
-    if value is None or not value.strip():
-        return "sv"
-    language = value.strip().lower()[:2]
-    if language not in LANGUAGES:
-        raise ValidationError(f"unknown language {value!r} (use {', '.join(LANGUAGES)})")
-    return language
-
-
-def clean_text(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = " ".join(value.split())
-    return value or None
 
 
 def record_consent(
@@ -79,8 +52,8 @@ def record_consent(
         subscriber=subscriber,
         email_hash=email_hash(email),
         action=action,
-        source=source,
-        detail=detail,
+        source=clean_text(source) or "unknown",
+        detail=clean_text(detail),
     )
     session.add(event)
     return event
@@ -121,13 +94,15 @@ def add_subscriber(
     *,
     name: str | None = None,
     organisation: str | None = None,
-    segment: str | None = None,
+    segments: str | Iterable[str] | None = None,
     language: str | None = None,
     confirmed: bool = False,
     source: str = "cli",
+    allowed_segments: Mapping[str, str] = DEFAULT_SEGMENTS,
 ) -> Subscriber:
     """Add one subscriber; `confirmed` records consent given elsewhere (with its source)."""
     normalized = normalize_email(email)
+    chosen = normalize_segments(segments, allowed_segments)
     if is_suppressed(session, normalized):
         raise ValidationError(f"{normalized} is suppressed (erased or bounced) and cannot be added")
     if session.scalar(select(Subscriber.id).where(Subscriber.email == normalized)) is not None:
@@ -136,14 +111,27 @@ def add_subscriber(
         email=normalized,
         name=clean_text(name),
         organisation=clean_text(organisation),
-        segment=normalize_segment(segment),
         language=normalize_language(language),
         status="confirmed" if confirmed else "pending",
+        segment_rows=[SubscriberSegment(segment=key) for key in chosen],
     )
     session.add(subscriber)
     record_consent(session, subscriber, normalized, "confirmed" if confirmed else "added", source)
     session.flush()
     return subscriber
+
+
+def set_segments(subscriber: Subscriber, keys: Iterable[str]) -> bool:
+    """Give `subscriber` exactly these (already normalised) segments; True if anything changed."""
+    wanted = sorted(set(keys))
+    if wanted == subscriber.segments:
+        return False
+    kept = [row for row in subscriber.segment_rows if row.segment in wanted]
+    have = {row.segment for row in kept}
+    subscriber.segment_rows = kept + [
+        SubscriberSegment(segment=key) for key in wanted if key not in have
+    ]
+    return True
 
 
 def set_status(
@@ -175,6 +163,13 @@ def erase_subscriber(session: Session, key: str, source: str = "cli") -> Subscri
         return subscriber
     email = subscriber.email
     suppress(session, email, "erased")
+    # Queued sign-ups and mails hold the address (and a form's name): they go too.
+    session.execute(
+        delete(SubscriberMail).where(
+            (SubscriberMail.subscriber_id == subscriber.id)
+            | (SubscriberMail.email_hash == email_hash(email))
+        )
+    )
     record_consent(session, subscriber, email, "erased", source)
     subscriber.email = None
     subscriber.name = None
@@ -184,7 +179,10 @@ def erase_subscriber(session: Session, key: str, source: str = "cli") -> Subscri
 
 
 def list_subscribers(
-    session: Session, status: str | None = None, segment: str | None = None
+    session: Session,
+    status: str | None = None,
+    segment: str | None = None,
+    allowed_segments: Mapping[str, str] = DEFAULT_SEGMENTS,
 ) -> Sequence[Subscriber]:
     query = select(Subscriber).order_by(Subscriber.id)
     if status:
@@ -192,8 +190,27 @@ def list_subscribers(
             raise ValidationError(f"unknown status {status!r} (use {', '.join(STATUSES)})")
         query = query.where(Subscriber.status == status)
     if segment:
-        query = query.where(Subscriber.segment == normalize_segment(segment))
+        query = query.where(_in_segments(normalize_segments(segment, allowed_segments)))
     return session.scalars(query).all()
+
+
+def _in_segments(keys: Sequence[str]) -> Any:
+    return exists().where(
+        SubscriberSegment.subscriber_id == Subscriber.id, SubscriberSegment.segment.in_(keys)
+    )
+
+
+def recipients_query(segments: Sequence[str] = ()) -> Any:
+    """SELECT of the ids an edition goes to: confirmed, with an address, and (when the edition
+    targets segments) in at least one of them. Ordered by id, so a send is reproducible."""
+    query = (
+        select(Subscriber.id)
+        .where(Subscriber.status == "confirmed", Subscriber.email.is_not(None))
+        .order_by(Subscriber.id)
+    )
+    if segments:
+        query = query.where(_in_segments(list(segments)))
+    return query
 
 
 def count_by_status(session: Session) -> dict[str, int]:
@@ -205,11 +222,7 @@ def _binding(subscriber: Subscriber) -> list[Any]:
     """What a subscriber's tokens are bound to: the row and (a hash of) the address it had."""
     if subscriber.email is None:
         raise ValidationError("an erased subscriber has no links")
-    return _binding_for(subscriber.id, subscriber.email)
-
-
-def _binding_for(subscriber_id: int, email: str) -> list[Any]:
-    return [subscriber_id, email_hash(email)[:16]]
+    return [subscriber.id, email_hash(subscriber.email)[:16]]
 
 
 def _bound_subscriber(session: Session, payload: Any) -> Subscriber:
@@ -229,9 +242,8 @@ def unsubscribe_token(key: str, subscriber: Subscriber) -> str:
 
 
 def unsubscribe_token_for(key: str, subscriber_id: int, email: str) -> str:
-    """`unsubscribe_token` from plain values (the send loop has no ORM objects, and making one
-    costs more than signing)."""
-    return tokens.make_permanent_token(key, tokens.UNSUBSCRIBE, _binding_for(subscriber_id, email))
+    """`unsubscribe_token` from plain values (the send loop has no ORM objects)."""
+    return unsubscribe_token(key, Subscriber(id=subscriber_id, email=email))
 
 
 def subscriber_for_unsubscribe_token(session: Session, key: str, token: str) -> Subscriber:
@@ -251,68 +263,10 @@ def confirm_token(key: str, subscriber: Subscriber) -> str:
     return tokens.make_token(key, tokens.CONFIRM, _binding(subscriber))
 
 
-def confirm_by_token(
-    session: Session, key: str, token: str, max_age_seconds: int, source: str
+def subscriber_for_confirm_token(
+    session: Session, key: str, token: str, max_age_seconds: int
 ) -> Subscriber:
-    """Confirm the token's subscriber (idempotent); records the consent event once."""
-    subscriber = _bound_subscriber(
+    """The subscriber a confirmation link is for; TokenError if tampered, foreign or expired."""
+    return _bound_subscriber(
         session, tokens.read_token(key, tokens.CONFIRM, token, max_age_seconds)
     )
-    if subscriber.status == "pending":
-        set_status(session, subscriber, "confirmed", source)
-    elif subscriber.status != "confirmed":
-        raise TokenError("the link is no longer valid")
-    return subscriber
-
-
-CONFIRMATION_RESEND_INTERVAL = dt.timedelta(minutes=10)
-
-
-def subscribe(
-    session: Session,
-    email: str,
-    *,
-    name: str | None = None,
-    organisation: str | None = None,
-    segment: str | None = None,
-    language: str | None = None,
-    source: str = "web",
-) -> Subscriber | None:
-    """A sign-up from the public form (double opt-in). Returns whom to send a confirmation, or None.
-
-    A new address becomes `pending`; a pending one gets a fresh confirmation (at most one per
-    CONFIRMATION_RESEND_INTERVAL); an address that left
-    (unsubscribed) may come back through a new confirmation. Existing rows are never edited by the
-    form, and confirmed, bounced, erased or suppressed addresses get nothing, so the caller's answer
-    is the same whatever the address's history: the form never reveals who is on the list.
-    Invalid input (address, segment, language) raises ValidationError.
-    """
-    normalized = normalize_email(email)
-    clean_segment = normalize_segment(segment)
-    clean_language = normalize_language(language)
-    if is_suppressed(session, normalized):
-        return None
-    existing = session.scalar(select(Subscriber).where(Subscriber.email == normalized))
-    if existing is None:
-        subscriber = Subscriber(
-            email=normalized,
-            name=clean_text(name),
-            organisation=clean_text(organisation),
-            segment=clean_segment,
-            language=clean_language,
-            status="pending",
-        )
-        session.add(subscriber)
-        record_consent(session, subscriber, normalized, "added", source)
-        session.flush()
-        return subscriber
-    if existing.status == "pending":
-        # At most one confirmation mail per address per interval: the form cannot mail-bomb anyone.
-        if existing.updated_at > utcnow() - CONFIRMATION_RESEND_INTERVAL:
-            return None
-        existing.updated_at = utcnow()
-        return existing
-    if existing.status == "unsubscribed":
-        set_status(session, existing, "pending", source, "signed up again")
-        return existing
-    return None

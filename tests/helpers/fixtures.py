@@ -40,5 +40,10 @@ def live_server(workspace: Any, smtp_sink: SmtpSink) -> Iterator[str]:
     The signing key is the test key from tests/conftest.py (already in the environment), and
     `[newsletter] public_url` points at the server.
     """
-    with running_server(workspace.root, env={"OUTREACH_MAIL_TRANSPORT": smtp_sink.url}) as base:
+    env = {
+        "OUTREACH_MAIL_TRANSPORT": smtp_sink.url,
+        # The server's queue worker sends confirmation and welcome mails; poll often in tests.
+        "OUTREACH_SUBSCRIBERS_QUEUE_POLL_SECONDS": "0.5",
+    }
+    with running_server(workspace.root, env=env) as base:
         yield base
