@@ -59,9 +59,11 @@ def test_export_site_copies_only_public_parts(
     assert files == [
         "episodes/avsnitt-1/avsnitt-1.mp3",
         "episodes/avsnitt-1/avsnitt-1.vtt",
+        "favicon.ico",
         "feeds/podcast.xml",
         "nyhetsbrev/2023-04-26/index.html",
         "nyhetsbrev/index.html",
+        "static/favicon.ico",
         "static/review.css",
         "static/review.js",
         "static/site.css",

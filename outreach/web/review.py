@@ -28,6 +28,7 @@ from outreach.models import Episode
 from outreach.review import core as review
 from outreach.timeutil import clock
 from outreach.web.csrf import CSRFError, _own_hosts, validate_csrf
+from outreach.web.forms import form_int
 from outreach.web.handlers import error_page
 from outreach.web.media import _inside, serve_file
 from outreach.web.state import current_workspace, signing_key
@@ -119,10 +120,10 @@ def _segment_fields(prefix: str) -> dict[int, str]:
     fields: dict[int, str] = {}
     for name, value in request.form.items():
         if name.startswith(prefix):
-            suffix = name[len(prefix) :]
-            if not suffix.isdigit():
+            segment_id = form_int(name[len(prefix) :])
+            if segment_id is None:
                 raise ValidationError(f"unknown field {name}")
-            fields[int(suffix)] = value
+            fields[segment_id] = value
     return fields
 
 
@@ -174,7 +175,6 @@ def _submit(token: str) -> BaseResponse:
                     raise
                 # A page left open past the CSRF token's lifetime: give the guest their text back
                 # with a fresh token (same base version, so sending again is the same submission).
-                base = request.form.get("base_version", "")
                 view = review.review_page(workspace, session, review_request)
                 return _render(
                     view,
@@ -182,21 +182,21 @@ def _submit(token: str) -> BaseResponse:
                     status=400,
                     prefill=_segment_fields("text-"),
                     comment=request.form.get("comment", ""),
-                    base_version=int(base) if base.isdigit() else None,
+                    base_version=form_int(request.form.get("base_version")),
                     stale_form=True,
                 )
             if sum(len(v.encode()) for v in request.form.values()) > limit:
                 return error_page(413, f"Det du skickade var för stort (högst {limit} byte).")
             action = request.form.get("action", "submit")
-            base = request.form.get("base_version", "")
-            if action not in ("submit", "approve") or not base.isdigit():
+            base = form_int(request.form.get("base_version"))
+            if action not in ("submit", "approve") or base is None:
                 raise ValidationError("bad form")
             comment = request.form.get("comment", "")
             result = review.submit_review(
                 workspace,
                 session,
                 review_request,
-                base_version=int(base),
+                base_version=base,
                 texts=_segment_fields("text-"),
                 speakers=_segment_fields("speaker-"),
                 comment=comment,
