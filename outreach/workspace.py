@@ -136,6 +136,7 @@ class WebSettings:
 
     host: str = "127.0.0.1"
     port: int = 8000
+    threads: int = 8
     confirm_link_hours: int = 72
 
 

@@ -1,4 +1,4 @@
-"""`outreach export-site` and the help of `outreach serve`."""
+"""`outreach serve` (waitress, --dev, the access log) and `outreach export-site`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from pathlib import Path
 
 from outreach.db import session_scope
 from outreach.models import Edition, Episode
+from outreach.web.serving import redact
 from outreach.workspace import Workspace
 
 from .conftest import Runner
+from .helpers.http import fetch
+from .helpers.server import running_server
 
 
 def _content(workspace: Workspace) -> None:
@@ -87,3 +90,63 @@ def test_serve_help_mentions_the_key_and_wsgi(run: Runner) -> None:
     text = run("serve", "--help").output
     assert "OUTREACH_SECRET_KEY" in text and "outreach.web.wsgi:app" in text and "--dev" in text
     assert "Example:" in run("export-site", "-h").output
+
+
+TOKEN = "eyJzIjoxfQ.Zx9KqA.abcdefghijklmnopqrstuvwxyz012345"
+
+
+def _visit_token_links(base: str) -> str:
+    server = ""
+    for path in (
+        f"/granska/{TOKEN}",
+        f"/granska/{TOKEN}/ljud",
+        f"/confirm/{TOKEN}",
+        f"/bekrafta/{TOKEN}",
+        f"/u/{TOKEN}",
+        f"/nyhetsbrev/?token={TOKEN}&sida=2",
+        f"/nyhetsbrev/?t={TOKEN}",
+    ):
+        reply = fetch(base, "GET", path)
+        assert reply.status < 500, path
+        server = reply.headers["Server"]
+    return server
+
+
+def _access_lines(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if '"GET ' in line]
+
+
+def test_serve_runs_waitress_and_its_access_log_hides_tokens(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    with running_server(workspace.root, env={"OUTREACH_WEB_THREADS": "3"}, output=log) as base:
+        assert _visit_token_links(base) == "waitress"
+        head = fetch(base, "HEAD", "/prenumerera")
+        assert head.status == 200 and head.body == b""
+    text = log.read_text()
+    assert "waitress, 3 threads" in text
+    lines = _access_lines(log)
+    assert len(lines) >= 7
+    assert TOKEN not in text and TOKEN[:20] not in text
+    assert any('"GET /granska/[dold]/ljud HTTP/1.1" 400' in line for line in lines), lines
+    assert any("/u/[dold] " in line for line in lines)
+    assert any("/bekrafta/[dold] " in line for line in lines)
+    assert any("/nyhetsbrev/?token=[dold]&sida=2 " in line for line in lines)
+    assert any("/nyhetsbrev/?t=[dold] " in line for line in lines)
+    assert any('"HEAD /prenumerera HTTP/1.1" 200' in line for line in text.splitlines())
+
+
+def test_serve_dev_runs_werkzeug_and_hides_tokens_too(workspace: Workspace, tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with running_server(workspace.root, extra_args=("--dev",), output=log) as base:
+        assert _visit_token_links(base).startswith("Werkzeug/")
+    text = log.read_text()
+    assert "development server" in text
+    assert len(_access_lines(log)) >= 7 and TOKEN not in text
+
+
+def test_access_log_redaction_escapes_control_characters() -> None:
+    assert redact("/u/abc.def", "") == "/u/[dold]"
+    assert redact("/feeds/podcast.xml", "key=1&x=2") == "/feeds/podcast.xml?key=[dold]&x=2"
+    assert redact("/a\x1b[2Jb") == "/a\\x1b[2Jb"
