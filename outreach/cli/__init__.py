@@ -44,8 +44,8 @@ class OutreachGroup(click.Group):
         except OutreachError as exc:
             if os.environ.get("OUTREACH_DEBUG"):
                 raise
-            message = " ".join(str(exc).split())
-            click.echo(f"Error: {message}", err=True)
+            for line in getattr(exc, "problems", None) or [str(exc)]:
+                click.echo(f"Error: {' '.join(str(line).split())}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             if os.environ.get("OUTREACH_DEBUG"):
