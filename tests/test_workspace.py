@@ -3,6 +3,9 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,3 +221,77 @@ def test_a_bad_port_in_the_environment_is_one_line_not_a_traceback(tmp_path: Pat
     assert result.stderr.strip() == (
         "Error: OUTREACH_WEB_PORT: expected an integer from 1 to 65535, got '-1'"
     )
+
+
+def _env_without_key(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    env.pop("XDG_CONFIG_HOME", None)
+    return {**env, "HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def test_init_on_a_terminal_offers_to_create_the_signing_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real pseudo-terminal: init asks, the answer creates a mode-600 key outside the
+    workspace, and the next steps name it in OUTREACH_SECRET_KEY_FILE."""
+    home = tmp_path / "home"
+    controller, terminal = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "outreach", "init", str(tmp_path / "ws")],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=_env_without_key(home),
+    )
+    os.close(terminal)
+    output = b""
+    while b"[Y/n]" not in output:
+        chunk = os.read(controller, 4096)
+        assert chunk, output
+        output += chunk
+    os.write(controller, b"y\n")
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0, output
+    key_file = home / ".config" / "outreach" / "ws.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert f"export OUTREACH_SECRET_KEY_FILE={key_file}" in output.decode()
+    monkeypatch.delenv("OUTREACH_SECRET_KEY")
+    monkeypatch.setenv("OUTREACH_SECRET_KEY_FILE", str(key_file))
+    assert len(secret_key(tmp_path / "ws")) >= 32
+
+
+def test_init_create_key_for_scripts_keeps_an_existing_key(tmp_path: Path) -> None:
+    key_file = tmp_path / "nycklar" / "ws.key"
+    runner = CliRunner()
+    first = runner.invoke(cli, ["init", str(tmp_path / "ws"), "--create-key", str(key_file)])
+    assert first.exit_code == 0, first.output
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert f"export OUTREACH_SECRET_KEY_FILE={key_file}" in first.output
+    key = key_file.read_text()
+    again = runner.invoke(cli, ["init", str(tmp_path / "ws"), "--create-key", str(key_file)])
+    assert again.exit_code == 0 and "kept" in again.output
+    assert key_file.read_text() == key  # links already mailed keep working
+    inside = runner.invoke(
+        cli, ["init", str(tmp_path / "ws"), "--create-key", str(tmp_path / "ws" / "k")]
+    )
+    assert inside.exit_code == 1 and "outside the workspace" in inside.stderr
+    assert not (tmp_path / "ws" / "k").exists()
+
+
+def test_init_without_a_terminal_creates_no_key_and_says_how(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OUTREACH_SECRET_KEY")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "ws")])
+    assert result.exit_code == 0
+    assert "--create-key" in result.output and "OUTREACH_SECRET_KEY_FILE" in result.output
+    assert not (tmp_path / "home").exists()
