@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
+import shutil
+import subprocess
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from outreach.db import session_scope
@@ -13,6 +19,7 @@ from outreach.workspace import Workspace
 
 from .conftest import Runner
 from .helpers.http import fetch
+from .helpers.net import free_port
 from .helpers.server import running_server
 
 
@@ -150,3 +157,75 @@ def test_access_log_redaction_escapes_control_characters() -> None:
     assert redact("/u/abc.def", "") == "/u/[dold]"
     assert redact("/feeds/podcast.xml", "key=1&x=2") == "/feeds/podcast.xml?key=[dold]&x=2"
     assert redact("/a\x1b[2Jb") == "/a\\x1b[2Jb"
+
+
+def _readme_nginx_location(upstream_port: int) -> str:
+    """The `location / { ... }` block of the README's nginx example, pointed at our server."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```nginx\n", 1)[1].split("```", 1)[0]
+    block = re.search(r"^\s*location / \{.*?^\s*\}", example, re.MULTILINE | re.DOTALL)
+    assert block, example
+    return block.group(0).replace("127.0.0.1:8000", f"127.0.0.1:{upstream_port}")
+
+
+@contextlib.contextmanager
+def _nginx(location: str, folder: Path) -> Iterator[str]:
+    port = free_port()
+    folder.mkdir()
+    config = folder / "nginx.conf"
+    config.write_text(
+        f"master_process off;\ndaemon off;\npid {folder}/nginx.pid;\n"
+        f"error_log {folder}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n"
+        + "".join(f"  {kind}_temp_path {folder}/{kind};\n" for kind in TEMP_PATHS)
+        + f"  server {{\n    listen 127.0.0.1:{port};\n{location}\n  }}\n}}\n",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [NGINX, "-p", str(folder), "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                fetch(base, "HEAD", "/feeds/podcast.xml")
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def test_readme_nginx_example_keeps_range_etag_and_head(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    _content(workspace)
+    audio = (workspace.episodes_dir / "avsnitt-1" / "avsnitt-1.mp3").read_bytes()
+    with running_server(workspace.root) as upstream:
+        location = _readme_nginx_location(int(upstream.rsplit(":", 1)[1]))
+        with _nginx(location, tmp_path / "nginx") as proxy:
+            direct = fetch(upstream, "GET", "/feeds/podcast.xml")
+            gzip = {"Accept-Encoding": "gzip"}
+            via = fetch(proxy, "GET", "/feeds/podcast.xml", gzip)
+            assert via.status == 200 and via.body == direct.body
+            assert via.headers["ETag"] == direct.headers["ETag"]
+            assert via.headers["Server"].startswith("nginx")
+            assert "Content-Encoding" not in via.headers
+            etag = {"If-None-Match": direct.headers["ETag"]}
+            assert fetch(proxy, "GET", "/feeds/podcast.xml", etag).status == 304
+            mp3 = "/episodes/avsnitt-1/avsnitt-1.mp3"
+            part = fetch(proxy, "GET", mp3, {"Range": "bytes=10-19", **gzip})
+            assert part.status == 206 and part.body == audio[10:20]
+            assert part.headers["Content-Range"] == f"bytes 10-19/{len(audio)}"
+            whole = fetch(proxy, "GET", mp3, {"Range": "bytes=-99999"})
+            assert whole.status == 206 and whole.body == audio
+            assert fetch(proxy, "GET", mp3, {"Range": "items=0-5"}).body == audio
+            head = fetch(proxy, "HEAD", "/prenumerera")
+            assert head.status == 200 and head.body == b""
