@@ -230,3 +230,12 @@ def test_quoted_and_unquoted_dates_and_times_import_alike(
         event = s.scalars(select(Event)).one()
         assert event.starts == dt.datetime(2027, 5, 4, 8, 0, tzinfo=dt.UTC)
         assert event.ends == dt.datetime(2027, 5, 4, 10, 0, tzinfo=dt.UTC)
+
+
+def test_readme_content_example_imports(run: Runner, workspace: Workspace, tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Content files (YAML)", 1)[1]
+    example = tmp_path / "innehall.yaml"
+    example.write_text(section.split("```yaml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
+    out = run("content", "import", str(example)).output
+    assert "1 call(s) added" in out and "1 event(s) added" in out and "1 recording(s) added" in out
