@@ -131,7 +131,10 @@ def test_serve_runs_waitress_and_its_access_log_hides_tokens(
         assert _visit_token_links(base) == "waitress"
         head = fetch(base, "HEAD", "/prenumerera")
         assert head.status == 200 and head.body == b""
+        # We connect from 127.0.0.1, the default [web] trusted_proxy: its X-Forwarded-For counts.
+        fetch(base, "GET", "/prenumerera/tack", {"X-Forwarded-For": "203.0.113.9"})
     text = log.read_text()
+    assert re.search(r' 203\.0\.113\.9 "GET /prenumerera/tack HTTP/1\.1" 200', text), text
     assert "waitress, 3 threads" in text
     lines = _access_lines(log)
     assert len(lines) >= 7
@@ -229,3 +232,15 @@ def test_readme_nginx_example_keeps_range_etag_and_head(
             assert fetch(proxy, "GET", mp3, {"Range": "items=0-5"}).body == audio
             head = fetch(proxy, "HEAD", "/prenumerera")
             assert head.status == 200 and head.body == b""
+
+
+def test_serve_ignores_forwarded_headers_from_an_untrusted_client(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    env = {"OUTREACH_WEB_TRUSTED_PROXY": "192.0.2.1"}
+    with running_server(workspace.root, env=env, output=log) as base:
+        fetch(base, "GET", "/prenumerera/tack", {"X-Forwarded-For": "203.0.113.9"})
+    text = log.read_text()
+    assert re.search(r' 127\.0\.0\.1 "GET /prenumerera/tack HTTP/1\.1" 200', text), text
+    assert "203.0.113.9" not in text

@@ -61,7 +61,7 @@ def serve(workspace: Workspace, host: str | None, port: int | None, dev: bool) -
         "Ctrl+C stops)",
         err=True,
     )
-    serve_production(app, host, port, threads)
+    serve_production(app, host, port, threads, workspace.settings.web.trusted_proxy)
 
 
 @click.command("export-site")

@@ -82,11 +82,32 @@ def log_to_stderr() -> None:
         logger.propagate = False  # waitress.serve() adds a root handler: no second copy
 
 
-def serve_production(app: WSGIApp, host: str, port: int, threads: int) -> None:
-    """Serve with waitress (blocks until interrupted)."""
+def serve_production(
+    app: WSGIApp, host: str, port: int, threads: int, trusted_proxy: str = ""
+) -> None:
+    """Serve with waitress (blocks until interrupted).
+
+    Requests from `trusted_proxy` (the TLS proxy's address) may say who the client is
+    (X-Forwarded-For) and that it came over https (X-Forwarded-Proto); from anyone else those
+    headers are dropped, so a client cannot pose as another address.
+    """
     import waitress
 
-    waitress.serve(AccessLog(app), host=host, port=port, threads=threads)
+    proxy: dict[str, Any] = {}
+    if trusted_proxy:
+        proxy = {
+            "trusted_proxy": trusted_proxy,
+            "trusted_proxy_count": 1,
+            "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+        }
+    waitress.serve(
+        AccessLog(app),
+        host=host,
+        port=port,
+        threads=threads,
+        clear_untrusted_proxy_headers=True,
+        **proxy,
+    )
 
 
 def serve_development(app: WSGIApp, host: str, port: int) -> None:
