@@ -211,10 +211,12 @@ def _coerce(
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
     if typing.get_origin(annotation) is list:
-        if environment and annotation == list[str]:
+        of_text = typing.get_args(annotation) == (str,)
+        if environment and of_text:
             value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        if not isinstance(value, list) or (of_text and not all(isinstance(v, str) for v in value)):
+            kind = "a list of strings" if of_text else "a list"
+            raise ConfigError(f"{where}: expected {kind}, got {value!r}")
         return value
     if annotation is bool:
         if environment:
