@@ -82,6 +82,54 @@ def _optional(parse: Callable[..., Any], values: Mapping[str, Any], name: str, *
     return parse(values[name], name, *args) if values.get(name) else None
 
 
+def _call(check: _Checks, values: Mapping[str, Any], tz: ZoneInfo) -> Call:
+    opens = check(_optional, parse_date, values, "opens")
+    closes = check(_optional, parse_date, values, "closes")
+    if opens and closes and closes < opens:
+        check.fail(f"closes: {closes} is before opens {opens}")
+    return Call(
+        funder=check(_text, values.get("funder"), "funder"),
+        opens=opens,
+        closes=closes,
+        amount=check(_text, values.get("amount"), "amount", limit=100),
+        url=check(_url, values.get("url"), "url"),
+        audience=check(_text, values.get("audience"), "audience", limit=300),
+    )
+
+
+def _event(check: _Checks, values: Mapping[str, Any], tz: ZoneInfo) -> Event:
+    if not values.get("starts"):
+        check.fail("starts: required")
+    starts = check(_optional, parse_datetime, values, "starts", tz)
+    ends = check(_optional, parse_datetime, values, "ends", tz)
+    if starts and ends and ends < starts:
+        check.fail(f"ends: {values['ends']} is before starts {values['starts']}")
+    location = check(_text, values.get("location"), "location", limit=300)
+    if not location and not values.get("online_url"):  # a bad online_url has its own line
+        check.fail("location: give a location or an online_url")
+    return Event(
+        starts=starts,
+        ends=ends,
+        location=location,
+        online_url=check(_url, values.get("online_url"), "online_url"),
+        registration_url=check(_url, values.get("registration_url"), "registration_url"),
+    )
+
+
+def _recording(check: _Checks, values: Mapping[str, Any], tz: ZoneInfo) -> Recording:
+    return Recording(
+        url=check(_url, values.get("url"), "url", required=True),
+        recorded=check(_optional, parse_date, values, "recorded"),
+    )
+
+
+_BUILDERS: dict[str, Callable[[_Checks, Mapping[str, Any], ZoneInfo], Any]] = {
+    "call": _call,
+    "event": _event,
+    "recording": _recording,
+}
+
+
 def build_item(kind: str, values: Mapping[str, Any], tz: ZoneInfo) -> Call | Event | Recording:
     """Validate raw values (from YAML or the CLI) into an unsaved row; every problem is reported
     (ValidationProblems when there are several)."""
@@ -92,49 +140,8 @@ def build_item(kind: str, values: Mapping[str, Any], tz: ZoneInfo) -> Call | Eve
         check.fail(f"unknown field(s) {', '.join(sorted(map(str, unknown)))} (known: {known})")
     title = check(_text, values.get("title"), "title", required=True, limit=300)
     summary = check(_text, values.get("summary"), "summary", limit=5000)
-    item: Call | Event | Recording
-    if kind == "call":
-        opens = check(_optional, parse_date, values, "opens")
-        closes = check(_optional, parse_date, values, "closes")
-        if opens and closes and closes < opens:
-            check.fail(f"closes: {closes} is before opens {opens}")
-        item = Call(
-            title=title,
-            funder=check(_text, values.get("funder"), "funder"),
-            opens=opens,
-            closes=closes,
-            amount=check(_text, values.get("amount"), "amount", limit=100),
-            url=check(_url, values.get("url"), "url"),
-            audience=check(_text, values.get("audience"), "audience", limit=300),
-            summary=summary,
-        )
-    elif kind == "event":
-        if not values.get("starts"):
-            check.fail("starts: required")
-        starts = check(_optional, parse_datetime, values, "starts", tz)
-        ends = check(_optional, parse_datetime, values, "ends", tz)
-        if starts and ends and ends < starts:
-            check.fail(f"ends: {values['ends']} is before starts {values['starts']}")
-        location = check(_text, values.get("location"), "location", limit=300)
-        online_url = check(_url, values.get("online_url"), "online_url")
-        if not location and not values.get("online_url"):  # a bad online_url has its own line
-            check.fail("location: give a location or an online_url")
-        item = Event(
-            title=title,
-            starts=starts,
-            ends=ends,
-            location=location,
-            online_url=online_url,
-            registration_url=check(_url, values.get("registration_url"), "registration_url"),
-            summary=summary,
-        )
-    else:
-        item = Recording(
-            title=title,
-            url=check(_url, values.get("url"), "url", required=True),
-            recorded=check(_optional, parse_date, values, "recorded"),
-            summary=summary,
-        )
+    item: Call | Event | Recording = _BUILDERS[kind](check, values, tz)
+    item.title, item.summary = title, summary
     check.raise_any()
     return item
 
@@ -216,7 +223,8 @@ def import_content(session: Session, path: Path, tz: ZoneInfo) -> ContentImportR
             try:
                 built.append((kind, build_item(kind, entry, tz)))
             except ValidationError as exc:
-                for problem in getattr(exc, "problems", [str(exc)]):
+                found = exc.problems if isinstance(exc, ValidationProblems) else [str(exc)]
+                for problem in found:
                     problems.append(f"{path}:{_line_of(entry, problem)}: {item}: {problem}")
     if problems:
         raise ValidationProblems(problems)

@@ -59,9 +59,9 @@ class _StrictLoader(yaml.SafeLoader):
         except yaml.YAMLError:
             raise
         except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
-            raise _Problem(
-                f"cannot read the value {node.value!r}: {exc}", node.start_mark
-            ) from None
+            shown = node.value if isinstance(node.value, str) else node.tag
+            shown = shown if len(shown) <= 40 else shown[:40] + "…"
+            raise _Problem(f"cannot read the value {shown!r}: {exc}", node.start_mark) from None
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[tuple[str, Any]] = set()
