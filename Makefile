@@ -35,10 +35,12 @@ install-openai-whisper: install
 	$(PY) -m pip install -q --no-deps '$(OPENAI_WHISPER)'
 
 # Debian packages the tests use: chromium (browser tests), postgresql (the PostgreSQL tests),
-# dovecot-imapd (the bounce mailbox tests read a real IMAP server).
+# dovecot-imapd (the bounce mailbox tests read a real IMAP server), nginx-light (the README's
+# reverse-proxy example, run in front of `outreach serve`).
 APT_NEEDED = $(shell command -v chromium >/dev/null 2>&1 || echo chromium) \
              $(shell ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql) \
-             $(shell [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ] || echo dovecot-imapd)
+             $(shell [ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/imap ] || echo dovecot-imapd) \
+             $(shell [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || echo nginx-light)
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@if [ -n "$(strip $(APT_NEEDED))" ]; then \

@@ -27,6 +27,16 @@ class ValidationError(OutreachError):
     """Input (CSV, YAML, dates, addresses, uploaded files) failed validation."""
 
 
+class ValidationProblems(ValidationError):
+    """Several independent problems found in one pass (e.g. every invalid item of an import file),
+    so a user fixes them all at once. The CLI prints one line for each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+        self.problems = problems
+
+
 class AudioError(OutreachError):
     """Audio could not be decoded, measured or encoded."""
 

@@ -8,10 +8,13 @@ see `outreach.secrets`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,12 @@ from outreach.fsutil import atomic_write_text
 SETTINGS_FILE = "outreach.toml"
 DATABASE_FILE = "outreach.db"
 CONTENT_FOLDERS = ("episodes", "newsletters", "templates", "feeds")
+
+
+def bounded(default: float, low: float | None = 0, high: float | None = None) -> Any:
+    """A numeric setting with its allowed range. Every int and float setting is checked against
+    its range when read; a plain field gets the default range, >= 0 (counts, rates, durations)."""
+    return field(default=default, metadata={"low": low, "high": high})
 
 
 @dataclass
@@ -68,11 +77,12 @@ class NewsletterSettings:
     timezone: str = "Europe/Stockholm"
     events_horizon_days: int = 42
     calls_opening_soon_days: int = 30
-    max_html_bytes: int = 102_000
+    max_html_bytes: int = bounded(102_000, 1000)
     # Count clicks per edition and link through /l/<edition>/<n> (nothing per person; README).
     click_stats: bool = False
     # Who gets a short mail when a guest approves or suggests changes, or a scheduled send ends.
     editor_address: str = ""
+    # Shown on the subscribe and preference pages, error pages and in every mail footer.
     contact_address: str = ""
 
 
@@ -81,20 +91,20 @@ class MailSettings:
     """How mail leaves: `outbox:DIR`, `smtp://user@host:587` (STARTTLS) or `smtps://user@host:465`."""
 
     transport: str = "outbox:newsletters/outbox"
-    concurrency: int = 4
+    concurrency: int = bounded(4, 1, 100)
     rate_per_second: float = 0.0
-    max_attempts: int = 3
+    max_attempts: int = bounded(3, 1)
     retry_backoff_seconds: float = 2.0
-    max_consecutive_failures: int = 20
-    timeout_seconds: float = 30.0
+    max_consecutive_failures: int = bounded(20, 1)
+    timeout_seconds: float = bounded(30.0, 0.1)
     dkim_selector: str = ""
     dkim_domain: str = ""
     # Bounces: the envelope sender becomes bounces+<signed delivery token>@domain (VERP).
     bounce_address: str = ""
-    soft_bounce_limit: int = 3
+    soft_bounce_limit: int = bounded(3, 1)
     # The bounce mailbox: IMAP (password in OUTREACH_IMAP_PASSWORD[_FILE]) or a Maildir/mbox path.
     imap_host: str = ""
-    imap_port: int = 993
+    imap_port: int = bounded(993, 1, 65535)
     imap_security: str = "tls"
     imap_user: str = ""
     imap_folder: str = "INBOX"
@@ -106,13 +116,13 @@ class MailSettings:
 class AudioSettings:
     """Loudness targets and encoding (Apple's defaults)."""
 
-    target_lufs: float = -16.0
-    mono_target_lufs: float = -19.0
+    target_lufs: float = bounded(-16.0, -70, 0)
+    mono_target_lufs: float = bounded(-19.0, -70, 0)
     mono_as_dual_mono: bool = True
-    ceiling_dbtp: float = -1.0
-    bitrate_stereo: int = 128
-    bitrate_mono: int = 96
-    sample_rate: int = 44100
+    ceiling_dbtp: float = bounded(-1.0, -20, 0)
+    bitrate_stereo: int = bounded(128, 32, 320)
+    bitrate_mono: int = bounded(96, 32, 320)
+    sample_rate: int = bounded(44100, 8000, 48000)
 
 
 @dataclass
@@ -122,7 +132,7 @@ class TranscriptionSettings:
     engine: str = "faster-whisper"
     model: str = "base"
     compute_type: str = "int8"
-    beam_size: int = 5
+    beam_size: int = bounded(5, 1, 20)
     language: str = "sv"
     vad: bool = True
     glossary: list[str] = field(
@@ -143,9 +153,9 @@ class ReviewSettings:
     """Guest transcript review."""
 
     enabled: bool = True
-    link_days: int = 14
+    link_days: int = bounded(14, 1)
     allow_editing_others: bool = False
-    max_submission_bytes: int = 200_000
+    max_submission_bytes: int = bounded(200_000, 1000)
 
 
 @dataclass
@@ -153,8 +163,12 @@ class WebSettings:
     """`outreach serve`."""
 
     host: str = "127.0.0.1"
-    port: int = 8000
-    confirm_link_hours: int = 72
+    port: int = bounded(8000, 1, 65535)
+    threads: int = bounded(8, 1, 1000)
+    # The TLS proxy's address, whose X-Forwarded-For/-Proto are believed ("" believes no one).
+    trusted_proxy: str = "127.0.0.1"
+    confirm_link_hours: int = bounded(72, 1)
+    # The privacy notice (integritetspolicy) linked from the form, the pages and every mail.
     privacy_url: str = ""
 
 
@@ -172,8 +186,8 @@ class SubscriberSettings:
     segments: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEGMENTS))
     subscribe_limit_per_client: str = "10 per minute; 60 per hour"
     subscribe_limit_per_address: str = "5 per hour"
-    confirmations_per_minute: int = 60
-    queue_poll_seconds: float = 5.0
+    confirmations_per_minute: int = bounded(60, 0)
+    queue_poll_seconds: float = bounded(5.0, 0.1)
 
 
 @dataclass
@@ -188,60 +202,83 @@ class Settings:
     subscribers: SubscriberSettings = field(default_factory=SubscriberSettings)
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Check a TOML value (or convert an environment string) against a settings field's type."""
-    origin = typing.get_origin(annotation)
-    if origin is list and typing.get_origin(typing.get_args(annotation)[0]) is dict:
-        if not isinstance(value, list) or not all(
-            isinstance(v, dict) and all(isinstance(x, str) for x in (*v, *v.values()))
-            for v in value
-        ):
-            raise ConfigError(f"{where}: expected a list of tables of text values")
-        return value
-    if origin is dict:
-        return _coerce_table(value, where)
-    if origin is list:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings")
-        return value
-    if origin in (typing.Union, types.UnionType):
+def _expected(annotation: Any, low: float | None, high: float | None) -> str:
+    kind = "an integer" if annotation is int else "a number"
+    if low is not None and high is not None:
+        return f"{kind} from {low:g} to {high:g}"
+    if low is not None:
+        return f"{kind} >= {low:g}"
+    return kind if high is None else f"{kind} <= {high:g}"
+
+
+def _number(value: Any, annotation: Any, where: str, metadata: Mapping[str, Any]) -> Any:
+    """An int or float within the field's range: a TOML number (an int for int fields; never a
+    bool) or an environment string."""
+    low, high = metadata.get("low", 0), metadata.get("high")
+    wrong = ConfigError(f"{where}: expected {_expected(annotation, low, high)}, got {value!r}")
+    if isinstance(value, str):
+        pattern = r"[+-]?[0-9]{1,30}" if annotation is int else r"[+-]?[0-9.eE+-]{1,40}"
+        if not re.fullmatch(pattern, value.strip()):
+            raise wrong
+        try:
+            value = annotation(value.strip())
+        except ValueError:
+            raise wrong from None
+    elif (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or annotation is int
+        and not isinstance(value, int)
+    ):
+        raise wrong
+    number = annotation(value)
+    if not math.isfinite(number) or (low is not None and number < low):
+        raise wrong
+    if high is not None and number > high:
+        raise wrong
+    return number
+
+
+def _coerce(
+    value: Any, annotation: Any, where: str, metadata: Mapping[str, Any], *, environment: bool
+) -> Any:
+    """Check a setting's value against its field's type and range.
+
+    TOML has types, so there a value must already have the right one (`explicit = "yes"`,
+    `hosts = "Jonatan"` and `port = 80.5` are refused). The environment has only strings: there
+    true/false (or 1/0) are booleans, digits are numbers and a comma-separated string is a list.
+    """
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if typing.get_origin(annotation) is dict:
+        return _coerce_table(value, where, environment=environment)
+    if typing.get_origin(annotation) is list:
+        of_text = typing.get_args(annotation) == (str,)
+        if environment and of_text:
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or (of_text and not all(isinstance(v, str) for v in value)):
+            kind = "a list of strings" if of_text else "a list"
+            raise ConfigError(f"{where}: expected {kind}, got {value!r}")
+        return value
     if annotation is bool:
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            if lowered in ("1", "true", "yes", "on", "ja"):
-                return True
-            if lowered in ("0", "false", "no", "off", "nej"):
-                return False
+        if environment:
+            value = {"true": True, "1": True, "false": False, "0": False}.get(value.strip().lower())
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
-    if annotation is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected text, got {value!r}")
-        return value
+    if annotation in (int, float):
+        if not environment and isinstance(value, str):
+            expected = _expected(annotation, metadata.get("low", 0), metadata.get("high"))
+            raise ConfigError(f"{where}: expected {expected}, got {value!r}")
+        return _number(value, annotation, where, metadata)
+    if annotation is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected text, got {value!r}")
     return value
 
 
-def _coerce_table(value: Any, where: str) -> dict[str, str]:
+def _coerce_table(value: Any, where: str, *, environment: bool) -> dict[str, str]:
     """A TOML table of texts, or `key=Label,key2=Label 2` from the environment."""
-    if isinstance(value, str):
+    if environment:
         pairs = [part.split("=", 1) for part in value.split(",") if part.strip()]
         if any(len(pair) != 2 for pair in pairs):
             raise ConfigError(f"{where}: expected key=label pairs separated by commas")
@@ -279,17 +316,23 @@ def load_settings(path: Path | None, environ: typing.Mapping[str, str] | None = 
         for f in dataclasses.fields(section):
             env_name = f"OUTREACH_{section_name.upper()}_{f.name.upper()}"
             if env_name in environ:
-                setattr(section, f.name, _coerce(environ[env_name], hints[f.name], env_name))
+                value = _coerce(
+                    environ[env_name], hints[f.name], env_name, f.metadata, environment=True
+                )
+                setattr(section, f.name, value)
     return settings
 
 
 def _apply(section: Any, values: dict[str, Any], where: str) -> None:
     hints = typing.get_type_hints(type(section))
-    names = {f.name for f in dataclasses.fields(section)}
+    fields = {f.name: f for f in dataclasses.fields(section)}
     for key, value in values.items():
-        if key not in names:
+        if key not in fields:
             raise ConfigError(f"{where}: unknown setting {key!r}")
-        setattr(section, key, _coerce(value, hints[key], f"{where} {key}"))
+        checked = _coerce(
+            value, hints[key], f"{where} {key}", fields[key].metadata, environment=False
+        )
+        setattr(section, key, checked)
 
 
 @dataclass

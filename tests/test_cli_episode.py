@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 import struct
 import subprocess
@@ -424,3 +425,32 @@ def test_sample_episode_is_committed() -> None:
     with Image.open(samples / "cover.jpg") as image:
         assert image.size == (1400, 1400)
     assert (REPO / "episodes" / "cover.png").is_file()
+
+
+def test_readme_multitrack_example_labels_each_track_with_its_speaker(
+    run: Runner, workspace: Workspace, tmp_path: Path
+) -> None:
+    """The README's `episode add` example, run as written (real audio in place of its files; the
+    cover, chapters and summary left out): the host's track is the host's, the guest's the guest's."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Episodes and audio", 1)[1]
+    command = section.split("```sh\n", 1)[1].split("\noutreach episode normalize", 1)[0]
+    args = shlex.split(command.replace("\\\n", " "))
+    assert args[:3] == ["outreach", "episode", "add"]
+    sources = {"jonatan.wav": "audio-track-1.flac", "karin.wav": "audio-track-2.flac"}
+    sources["mix.wav"] = "audio-speech.flac"
+    for name, fixture in sources.items():
+        shutil.copyfile(FIXTURES / fixture, tmp_path / name)
+    kept: list[str] = []
+    skip = False
+    for arg in args[1:]:
+        if skip:
+            skip = False
+        elif arg in ("--cover", "--chapters", "--summary"):
+            skip = True
+        else:
+            kept.append(str(tmp_path / arg) if arg in sources else arg)
+    run(*kept)
+    with session_scope(workspace) as s:
+        tracks = s.scalars(select(Track).order_by(Track.position)).all()
+        assert [t.speaker for t in tracks] == ["Jonatan Lind", "Karin Ek"]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from outreach import __version__
-from outreach.errors import OutreachError
+from outreach.errors import OutreachError, ValidationProblems
 from outreach.workspace import open_workspace
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -46,8 +46,8 @@ class OutreachGroup(click.Group):
         except OutreachError as exc:
             if os.environ.get("OUTREACH_DEBUG"):
                 raise
-            message = " ".join(str(exc).split())
-            click.echo(f"Error: {message}", err=True)
+            for line in exc.problems if isinstance(exc, ValidationProblems) else [str(exc)]:
+                click.echo(f"Error: {' '.join(str(line).split())}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             if os.environ.get("OUTREACH_DEBUG"):

@@ -87,8 +87,8 @@ def episode_add(
     \b
     Example:
         outreach episode add jonatan.wav karin.wav --mix mix.wav --title "Möte i Umeå" \\
-            --number 12 --guest "Karin Ek <karin@umea.se>" --named karin@umea.se \\
-            --cover omslag.jpg --chapters chapters.json --summary beskrivning.md
+            --number 12 --host "Jonatan Lind" --guest "Karin Ek <karin@umea.se>" \\
+            --named karin@umea.se --cover omslag.jpg --chapters chapters.json
     """
     settings = workspace.settings
     host_specs, guest_specs = people.from_options(hosts, guests, named, settings.show.hosts)

@@ -12,44 +12,62 @@ from outreach.workspace import Workspace
 
 @click.command("serve")
 @click.option("--host", help="Interface to listen on (default: [web] host, 127.0.0.1).")
-@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [web] port, 8000).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [web] port, 8000).")
 @click.option(
-    "--dev", is_flag=True, help="Development: use an ephemeral signing key if none is set."
+    "--dev",
+    is_flag=True,
+    help="Development: Werkzeug's server, restarting on code changes; an ephemeral signing key "
+    "if none is set.",
 )
 @pass_workspace
 def serve(workspace: Workspace, host: str | None, port: int | None, dev: bool) -> None:
     """Serve subscribe/confirm/unsubscribe pages, the archive, feeds and media.
 
+    Runs waitress with [web] threads threads; put a TLS proxy (Caddy, nginx) in front. One
+    access-log line per request goes to stderr, with the tokens of links replaced by [dold].
     Needs OUTREACH_SECRET_KEY (or OUTREACH_SECRET_KEY_FILE); with --dev and no key, an ephemeral
-    key is made and links in mail sent meanwhile stop working when the server stops. This is a
-    small threaded server; in production run `outreach.web.wsgi:app` under waitress or gunicorn.
+    key is made and links in mail sent meanwhile stop working when the server stops. Another
+    WSGI server can run `outreach.web.wsgi:app`.
 
     \b
     Example:
-        outreach serve --port 8000
-        OUTREACH_WORKSPACE=. waitress-serve --listen=127.0.0.1:8000 outreach.web.wsgi:app
+        OUTREACH_SECRET_KEY_FILE=/etc/outreach/nyckel outreach serve --port 8000
+        outreach serve --dev
     """
-    from werkzeug.serving import run_simple
-
     from outreach.mail.confirmation import ConfirmationWorker
     from outreach.secrets import read_secret
     from outreach.web import create_app
+    from outreach.web.serving import log_to_stderr, serve_development, serve_production
 
     ephemeral = dev and not read_secret("OUTREACH_SECRET_KEY", workspace_root=workspace.root)
     app = create_app(workspace, dev_key=ephemeral)
     host = host or workspace.settings.web.host
     port = workspace.settings.web.port if port is None else port
+    log_to_stderr()
     if ephemeral:
         click.echo(
             "Development mode: using an ephemeral signing key (links in mail sent now stop "
             "working when the server stops). Set OUTREACH_SECRET_KEY for real use.",
             err=True,
         )
-    click.echo(f"Serving {workspace.root} on http://{host}:{port}/ (Ctrl+C stops)", err=True)
+    # Confirmation mails leave from the database queue, so SMTP speed and outages never reach the
+    # subscribe form; `outreach run-due` sends the same queue when no server runs.
     worker = ConfirmationWorker(workspace, app.extensions["outreach"].key)
     worker.start()
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+        if dev:
+            click.echo(
+                f"Serving {workspace.root} on http://{host}:{port}/ (development server)", err=True
+            )
+            serve_development(app, host, port)
+            return
+        threads = workspace.settings.web.threads
+        click.echo(
+            f"Serving {workspace.root} on http://{host}:{port}/ (waitress, {threads} threads; "
+            "Ctrl+C stops)",
+            err=True,
+        )
+        serve_production(app, host, port, threads, workspace.settings.web.trusted_proxy)
     finally:
         worker.stop()
 

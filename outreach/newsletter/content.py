@@ -5,18 +5,18 @@ Local times are read in the workspace's time zone (Europe/Stockholm by default) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach.errors import NotFoundError, ValidationError
+from outreach.errors import NotFoundError, ValidationError, ValidationProblems
 from outreach.models import Call, Event, Recording
+from outreach.newsletter.yamlfile import load_yaml
 from outreach.timeutil import parse_date
 from outreach.timeutil import parse_local_datetime as parse_datetime
 
@@ -55,55 +55,95 @@ _FIELDS = {
 }
 
 
+class _Checks:
+    """Runs field checks, keeping every failure (so one run reports all of an item's mistakes)."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def __call__(self, check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return check(*args, **kwargs)
+        except ValidationError as exc:
+            self.problems.append(str(exc))
+            return None
+
+    def fail(self, message: str) -> None:
+        self.problems.append(message)
+
+    def raise_any(self) -> None:
+        if len(self.problems) == 1:
+            raise ValidationError(self.problems[0])
+        if self.problems:
+            raise ValidationProblems(self.problems)
+
+
+def _optional(parse: Callable[..., Any], values: Mapping[str, Any], name: str, *args: Any) -> Any:
+    return parse(values[name], name, *args) if values.get(name) else None
+
+
+def _call(check: _Checks, values: Mapping[str, Any], tz: ZoneInfo) -> Call:
+    opens = check(_optional, parse_date, values, "opens")
+    closes = check(_optional, parse_date, values, "closes")
+    if opens and closes and closes < opens:
+        check.fail(f"closes: {closes} is before opens {opens}")
+    return Call(
+        funder=check(_text, values.get("funder"), "funder"),
+        opens=opens,
+        closes=closes,
+        amount=check(_text, values.get("amount"), "amount", limit=100),
+        url=check(_url, values.get("url"), "url"),
+        audience=check(_text, values.get("audience"), "audience", limit=300),
+    )
+
+
+def _event(check: _Checks, values: Mapping[str, Any], tz: ZoneInfo) -> Event:
+    if not values.get("starts"):
+        check.fail("starts: required")
+    starts = check(_optional, parse_datetime, values, "starts", tz)
+    ends = check(_optional, parse_datetime, values, "ends", tz)
+    if starts and ends and ends < starts:
+        check.fail(f"ends: {values['ends']} is before starts {values['starts']}")
+    location = check(_text, values.get("location"), "location", limit=300)
+    if not location and not values.get("online_url"):  # a bad online_url has its own line
+        check.fail("location: give a location or an online_url")
+    return Event(
+        starts=starts,
+        ends=ends,
+        location=location,
+        online_url=check(_url, values.get("online_url"), "online_url"),
+        registration_url=check(_url, values.get("registration_url"), "registration_url"),
+    )
+
+
+def _recording(check: _Checks, values: Mapping[str, Any], tz: ZoneInfo) -> Recording:
+    return Recording(
+        url=check(_url, values.get("url"), "url", required=True),
+        recorded=check(_optional, parse_date, values, "recorded"),
+    )
+
+
+_BUILDERS: dict[str, Callable[[_Checks, Mapping[str, Any], ZoneInfo], Any]] = {
+    "call": _call,
+    "event": _event,
+    "recording": _recording,
+}
+
+
 def build_item(kind: str, values: Mapping[str, Any], tz: ZoneInfo) -> Call | Event | Recording:
-    """Validate raw values (from YAML or the CLI) into an unsaved row."""
+    """Validate raw values (from YAML or the CLI) into an unsaved row; every problem is reported
+    (ValidationProblems when there are several)."""
+    check = _Checks()
     unknown = set(values) - _FIELDS[kind]
     if unknown:
-        raise ValidationError(
-            f"unknown field(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(_FIELDS[kind]))})"
-        )
-    title = _text(values.get("title"), "title", required=True, limit=300)
-    assert title is not None
-    summary = _text(values.get("summary"), "summary", limit=5000)
-    if kind == "call":
-        opens = parse_date(values["opens"], "opens") if values.get("opens") else None
-        closes = parse_date(values["closes"], "closes") if values.get("closes") else None
-        if opens and closes and closes < opens:
-            raise ValidationError(f"closes: {closes} is before opens {opens}")
-        return Call(
-            title=title,
-            funder=_text(values.get("funder"), "funder"),
-            opens=opens,
-            closes=closes,
-            amount=_text(values.get("amount"), "amount", limit=100),
-            url=_url(values.get("url"), "url"),
-            audience=_text(values.get("audience"), "audience", limit=300),
-            summary=summary,
-        )
-    if kind == "event":
-        if not values.get("starts"):
-            raise ValidationError("starts: required")
-        starts = parse_datetime(values["starts"], "starts", tz)
-        ends = parse_datetime(values["ends"], "ends", tz) if values.get("ends") else None
-        if ends and ends < starts:
-            raise ValidationError(f"ends: {values['ends']} is before starts {values['starts']}")
-        location = _text(values.get("location"), "location", limit=300)
-        online_url = _url(values.get("online_url"), "online_url")
-        if not location and not online_url:
-            raise ValidationError("location: give a location or an online_url")
-        return Event(
-            title=title,
-            starts=starts,
-            ends=ends,
-            location=location,
-            online_url=online_url,
-            registration_url=_url(values.get("registration_url"), "registration_url"),
-            summary=summary,
-        )
-    url = _url(values.get("url"), "url", required=True)
-    assert url is not None
-    recorded = parse_date(values["recorded"], "recorded") if values.get("recorded") else None
-    return Recording(title=title, url=url, recorded=recorded, summary=summary)
+        known = ", ".join(sorted(_FIELDS[kind]))
+        check.fail(f"unknown field(s) {', '.join(sorted(map(str, unknown)))} (known: {known})")
+    title = check(_text, values.get("title"), "title", required=True, limit=300)
+    summary = check(_text, values.get("summary"), "summary", limit=5000)
+    item: Call | Event | Recording = _BUILDERS[kind](check, values, tz)
+    item.title, item.summary = title, summary
+    check.raise_any()
+    return item
 
 
 def add_item(
@@ -143,40 +183,51 @@ def _same(existing: Any, item: Any, kind: str) -> bool:
     return all(getattr(existing, f) == getattr(item, f) for f in _FIELDS[kind])
 
 
+def _line_of(entry: Mapping[str, Any], problem: str) -> int:
+    """The line of the field a problem names ("opens: ..."), else of the item."""
+    field_name = problem.split(":", 1)[0]
+    key_lines: dict[str, int] = getattr(entry, "key_lines", {})
+    return key_lines.get(field_name) or int(getattr(entry, "line", 0))
+
+
 def import_content(session: Session, path: Path, tz: ZoneInfo) -> ContentImportReport:
     """Import calls, events and recordings from one YAML file; nothing is written if any item fails.
 
-    An item identical to one already stored is not added again, so re-importing is harmless.
+    Every invalid item (and every mistake in it) is reported at once, each with its line
+    (ValidationProblems). An item identical to one already stored is not added again, so
+    re-importing is harmless.
     """
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValidationError(f"{path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ValidationError(f"{path}:{where}: invalid YAML") from None
+    problems: list[str] = []
+    document = load_yaml(path, problems)
     if not isinstance(document, dict):
         raise ValidationError(f"{path}: expected a mapping with calls, events and/or recordings")
     unknown = set(document) - set(_YAML_SECTIONS)
     if unknown:
-        raise ValidationError(f"{path}: unknown section(s) {', '.join(sorted(map(str, unknown)))}")
+        line = getattr(document, "line", 1)
+        names = ", ".join(sorted(map(str, unknown)))
+        problems.append(
+            f"{path}:{line}: unknown section(s) {names} (known: calls, events, recordings)"
+        )
     built: list[tuple[str, Any]] = []
     for section, kind in _YAML_SECTIONS.items():
         entries = document.get(section) or []
         if not isinstance(entries, list):
-            raise ValidationError(f"{path}: {section} must be a list")
+            problems.append(f"{path}: {section} must be a list of items (each starting with -)")
+            continue
         for index, entry in enumerate(entries, start=1):
             label = entry.get("title") if isinstance(entry, dict) else None
-            where = f"{path}: {section}[{index}]" + (f" ({label!r})" if label else "")
+            item = f"{section}[{index}]" + (f" ({label!r})" if label else "")
             if not isinstance(entry, dict):
-                raise ValidationError(f"{where}: expected a mapping of fields")
+                problems.append(f"{path}: {item}: expected a mapping of fields (title: ..., ...)")
+                continue
             try:
                 built.append((kind, build_item(kind, entry, tz)))
             except ValidationError as exc:
-                raise ValidationError(f"{where}: {exc}") from None
+                found = exc.problems if isinstance(exc, ValidationProblems) else [str(exc)]
+                for problem in found:
+                    problems.append(f"{path}:{_line_of(entry, problem)}: {item}: {problem}")
+    if problems:
+        raise ValidationProblems(problems)
     report = ContentImportReport(added={k: 0 for k in KINDS}, unchanged={k: 0 for k in KINDS})
     for kind, item in built:
         model = KINDS[kind]

@@ -84,6 +84,8 @@ def get_version(session: Session, episode: Episode, version: int | None = None) 
     query = select(Transcript).where(Transcript.episode_id == episode.id)
     if version is None:
         transcript = session.scalar(query.order_by(Transcript.version.desc()).limit(1))
+    elif not 0 < version < 2**63:
+        transcript = None  # no such row; the database's integers would overflow on the query
     else:
         transcript = session.scalar(query.where(Transcript.version == version))
     if transcript is None:

@@ -11,8 +11,9 @@ import hashlib
 import hmac
 import importlib
 import secrets
+from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Request, Response
 
 from outreach.secrets import secret_key
 from outreach.web import csrf, handlers
@@ -35,10 +36,25 @@ DEFAULT_CSP = (
 MAX_REQUEST_BYTES = 1_000_000
 
 
+class _Request(Request):
+    """HEAD is GET without the content (RFC 9110 9.3.2), so views see GET.
+
+    A view that branches on `request.method == "GET"` would otherwise treat HEAD as a form POST
+    (that answered 400 to uptime monitors). The WSGI environ keeps HEAD, so Werkzeug still sends
+    the headers of the GET response (Content-Length included) and no body.
+    """
+
+    def __init__(self, environ: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(environ, *args, **kwargs)
+        if self.method == "HEAD":
+            self.method = "GET"
+
+
 def create_app(workspace: Workspace, *, dev_key: bool = False) -> Flask:
     """The WSGI app for `workspace`. Without `dev_key` the signing key must be in the environment."""
     key = secrets.token_urlsafe(32) if dev_key else secret_key(workspace.root)
     app = Flask(__name__)
+    app.request_class = _Request
     app.extensions[EXTENSION] = WebState(workspace=workspace, key=key, dev_key=dev_key)
     # The session cookie (used only for the CSRF nonce) gets its own key derived from the token key.
     app.secret_key = hmac.new(key.encode(), b"outreach.web.session", hashlib.sha256).hexdigest()

@@ -77,6 +77,7 @@ def export_site(
         editions = sent_editions(session, workspace)
     for path in sorted(STATIC_DIR.iterdir()):
         copies.append((path, destination / "static" / path.name))
+    copies.append((media.FAVICON, destination / media.FAVICON.name))
 
     # The archive pages come from the app, so they match `outreach serve` byte for byte.
     app = create_app(workspace, dev_key=True)

@@ -3,7 +3,8 @@
 Only files we mean to publish are reachable: anything in `feeds/`, the show cover, and for
 *published* episodes their normalised audio, cover, chapters and transcript exports, all looked up
 from the database and the folder listing, never by joining a requested path.
-URL layout (the same in `export-site`): `/feeds/<file>`, `/episodes/<cover>`, `/episodes/<slug>/<file>`.
+URL layout (the same in `export-site`): `/feeds/<file>`, `/episodes/<cover>`, `/episodes/<slug>/<file>`,
+and the site's `/favicon.ico`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, send_file
+from flask import Blueprint, abort, current_app, request
 from werkzeug.security import safe_join
+from werkzeug.utils import send_file
+from werkzeug.wrappers import Response
 
 from outreach.db import session_scope
 from outreach.fsutil import file_inside
@@ -45,8 +48,12 @@ CONTENT_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
     ".webp": "image/webp",
+    ".ico": "image/vnd.microsoft.icon",
 }
+FAVICON = Path(__file__).parent / "static" / "favicon.ico"
 TRANSCRIPT_SUFFIXES = (".vtt", ".srt", ".json", ".txt", ".html")
+# One RFC 9110 range-spec: "first-last", "first-" or "-suffix" (ASCII digits only).
+BYTE_RANGE = re.compile(r"([0-9]+)-([0-9]*)|-([0-9]+)")
 ROOT_ELEMENT = re.compile(rb"<(?![?!])([\w:.-]+)")
 FEED_MAX_AGE = 300
 MEDIA_MAX_AGE = 86_400
@@ -62,7 +69,17 @@ def serve_file(path: Path, *, max_age: int, cors: bool = False) -> Response:
     suffix = path.suffix.lower()
     if suffix not in CONTENT_TYPES:
         abort(404)
-    response = send_file(path, conditional=True, max_age=max_age)
+    environ = dict(request.environ)
+    wanted = byte_range(environ.pop("HTTP_RANGE", None), path.stat().st_size)
+    if wanted is not None:
+        environ["HTTP_RANGE"] = wanted
+    response = send_file(
+        path,
+        environ,
+        conditional=True,
+        max_age=max_age,
+        response_class=current_app.response_class,
+    )
     # Set the full header ourselves: werkzeug would add a second charset to text/* types.
     response.headers["Content-Type"] = (
         CONTENT_TYPES[".atom"] if suffix == ".xml" and _is_atom(path) else CONTENT_TYPES[suffix]
@@ -76,6 +93,39 @@ def serve_file(path: Path, *, max_age: int, cors: bool = False) -> Response:
     if suffix == ".html":
         response.headers["Content-Security-Policy"] = STATIC_HTML_CSP
     return response
+
+
+def byte_range(header: str | None, size: int) -> str | None:
+    """The Range header to act on (RFC 9110 14.2), or None to ignore it and send the whole file.
+
+    Werkzeug answers 416 to anything it cannot parse; the RFC says a server ignores a Range it
+    does not understand (another unit, bad syntax) and may ignore several ranges, which we do
+    (players ask for one). A suffix longer than the file means the whole file, as a 206.
+    A valid range that starts past the end stays as it is, so Werkzeug answers 416.
+    """
+    if header is None:
+        return None
+    unit, equals, ranges = header.partition("=")
+    if not equals or unit.strip().lower() != "bytes":
+        return None
+    specs = [spec.strip(" \t") for spec in ranges.split(",") if spec.strip(" \t")]
+    match = BYTE_RANGE.fullmatch(specs[0]) if len(specs) == 1 else None
+    if match is None:
+        return None
+    first, last, suffix = (_position(group) for group in match.groups())
+    if suffix is not None:
+        return "bytes=0-" if suffix >= size > 0 else f"bytes=-{suffix}"
+    assert first is not None
+    if last is not None and last < first:
+        return None
+    return f"bytes={first}-{'' if last is None else last}"
+
+
+def _position(digits: str | None) -> int | None:
+    """A byte position; past 18 digits it is beyond any file (and int() of 4,301 digits raises)."""
+    if not digits:
+        return None
+    return int(digits) if len(digits) <= 18 else 10**18
 
 
 def _is_atom(path: Path) -> bool:
@@ -141,3 +191,9 @@ def show_cover(name: str) -> Any:
     if name != cover.name or not file_inside(cover, workspace.root):
         abort(404)
     return serve_file(cover, max_age=MEDIA_MAX_AGE)
+
+
+@bp.route("/favicon.ico")
+def favicon() -> Any:
+    """Browsers, feed readers and link checkers ask for it whether or not a page links it."""
+    return serve_file(FAVICON, max_age=MEDIA_MAX_AGE)

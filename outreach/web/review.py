@@ -31,6 +31,7 @@ from outreach.review.notices import notify_submission
 from outreach.review.page import ReviewPage, review_audio, review_page
 from outreach.timeutil import clock
 from outreach.web.csrf import CSRFError, same_origin, validate_csrf
+from outreach.web.forms import form_int
 from outreach.web.handlers import error_page
 from outreach.web.media import serve_file
 from outreach.web.state import current_workspace, signing_key
@@ -116,10 +117,10 @@ def _segment_fields(prefix: str) -> dict[int, str]:
     fields: dict[int, str] = {}
     for name, value in request.form.items():
         if name.startswith(prefix):
-            suffix = name[len(prefix) :]
-            if not suffix.isdigit():
+            segment_id = form_int(name[len(prefix) :])
+            if segment_id is None:
                 raise ValidationError(f"unknown field {name}")
-            fields[int(suffix)] = value
+            fields[segment_id] = value
     return fields
 
 
@@ -175,15 +176,15 @@ def _submit(token: str) -> BaseResponse:
             if sum(len(v.encode()) for v in request.form.values()) > limit:
                 return error_page(413, f"Det du skickade var för stort (högst {limit} byte).")
             action = request.form.get("action", "submit")
-            base = request.form.get("base_version", "")
-            if action not in ("submit", "approve") or not base.isdigit():
+            base = form_int(request.form.get("base_version"))
+            if action not in ("submit", "approve") or base is None:
                 raise ValidationError("bad form")
             comment = request.form.get("comment", "")
             result = merge.submit_review(
                 session,
                 workspace,
                 review_request,
-                base_version=int(base),
+                base_version=base,
                 texts=_segment_fields("text-"),
                 speakers=_segment_fields("speaker-"),
                 comment=comment,
@@ -213,14 +214,13 @@ def _submit(token: str) -> BaseResponse:
 
 
 def _stale_form(view: ReviewPage, token: str) -> Response:
-    base = request.form.get("base_version", "")
     return _render(
         view,
         token,
         status=400,
         prefill=_segment_fields("text-"),
         comment=request.form.get("comment", ""),
-        base_version=int(base) if base.isdigit() else None,
+        base_version=form_int(request.form.get("base_version")),
         stale_form=True,
     )
 

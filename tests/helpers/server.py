@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -24,11 +25,14 @@ def running_server(
     env: Mapping[str, str] | None = None,
     extra_args: tuple[str, ...] = (),
     timeout: float = 30.0,
+    output: Path | None = None,
 ) -> Iterator[str]:
     """Start `python -m outreach -w ROOT serve --port N`; yield 'http://127.0.0.1:N'.
 
     `env` is added to the current environment (e.g. OUTREACH_MAIL_TRANSPORT, OUTREACH_SECRET_KEY).
-    `[newsletter] public_url` is pointed at the server unless `env` sets it.
+    `[newsletter] public_url` is pointed at the server unless `env` sets it. The server's stdout
+    and stderr go to `output` if given. It runs in its own process group, which is stopped whole:
+    with --dev, Werkzeug's reloader serves from a child process.
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -38,18 +42,27 @@ def running_server(
     full_env.update(env or {})
     args = [sys.executable, "-m", "outreach", "-w", str(workspace_root), "serve"]
     args += ["--host", "127.0.0.1", "--port", str(port), *extra_args]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(args, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    with output.open("w+b") if output else tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            args, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             _wait_until_up(base, process, log, timeout)
             yield base
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group (the one we started), SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _wait_until_up(
