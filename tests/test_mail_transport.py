@@ -11,7 +11,8 @@ import pytest
 
 from outreach.errors import ConfigError
 from outreach.mail.message import build_message, message_bytes
-from outreach.mail.transport import parse_transport_url, transport_from_url
+from outreach.mail.transport import transport_from_url
+from outreach.mail.transport_url import parse_transport_url
 
 from .smtp_sink import ScriptedHandler, SinkController
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from outreach.errors import ConfigError, MailError
-from outreach.mail.transport import LOOPBACK_HOSTS
+from outreach.mail.transport_url import LOOPBACK_HOSTS
 from outreach.secrets import read_secret
 from outreach.workspace import Workspace
 
