@@ -47,6 +47,8 @@ class BounceMailbox(Protocol):
 
     description: str
 
+    def count(self) -> int: ...
+
     def messages(self) -> Iterator[StoredMessage]: ...
 
     def move_processed(self, keys: Sequence[str]) -> None: ...
@@ -122,6 +124,12 @@ class ImapMailbox:
             with contextlib.suppress(OSError, imaplib.IMAP4.error):
                 box.logout()
 
+    def count(self) -> int:
+        try:
+            return len(self._box.uids())
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailError(f"reading {self.description} failed: {_describe(exc)}") from None
+
     def messages(self) -> Iterator[StoredMessage]:
         # The raw bytes, as stored (imap-tools' fetch keeps only a parsed copy): the message key
         # is their hash, and a report no parser likes must still reach ours unchanged.
@@ -187,6 +195,9 @@ class LocalMailbox:
         self._box.unlock()
         self._box.close()
         self._done.close()
+
+    def count(self) -> int:
+        return len(self._box)
 
     def messages(self) -> Iterator[StoredMessage]:
         # mbox keys are integers, Maildir keys strings: callers see strings.
