@@ -270,3 +270,25 @@ def test_no_mailbox_configured(run: object, workspace: Workspace) -> None:
     result = invoke(workspace, "bounces", "fetch")
     assert result.exit_code == 1
     assert "no bounce mailbox" in result.stderr
+
+
+def test_imap_over_tls_verifies_the_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Dovecot(tls=True) as server:
+        monkeypatch.setenv("OUTREACH_MAIL_IMAP_HOST", "127.0.0.1")
+        monkeypatch.setenv("OUTREACH_MAIL_IMAP_PORT", str(server.tls_port))
+        monkeypatch.setenv("OUTREACH_MAIL_IMAP_USER", USER)
+        monkeypatch.setenv("OUTREACH_IMAP_PASSWORD", PASSWORD)
+        workspace = init_workspace(tmp_path / "ws")
+        server.append(sample("qmail-hard.eml", workspace))
+        # imaplib alone would accept any certificate; a self-signed one must be refused.
+        refused = invoke(workspace, "bounces", "fetch")
+        assert refused.exit_code == 1
+        assert "TLS certificate of 127.0.0.1 not accepted" in refused.stderr
+        assert refused.stderr.count("\n") == 1
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.certificate))  # now trusted
+        trusted = invoke(workspace, "bounces", "fetch")
+        assert trusted.exit_code == 0, trusted.output + trusted.stderr
+        assert "Read 1 message(s) from imap://bounces@127.0.0.1" in trusted.output
+        assert len(server.folder("outreach-processed")) == 1

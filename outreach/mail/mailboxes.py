@@ -92,14 +92,24 @@ class ImapMailbox:
 
         cfg = self.settings
         timeout = cfg.timeout_seconds
+        # Explicitly: imaplib's own default context does not verify the server's certificate.
+        context = ssl.create_default_context()
         try:
             if cfg.imap_security == "tls":
-                box: Any = MailBox(cfg.imap_host, cfg.imap_port, timeout=timeout)
+                box: Any = MailBox(
+                    cfg.imap_host, cfg.imap_port, timeout=timeout, ssl_context=context
+                )
             elif cfg.imap_security == "starttls":
-                box = MailBoxStartTls(cfg.imap_host, cfg.imap_port, timeout=timeout)
+                box = MailBoxStartTls(
+                    cfg.imap_host, cfg.imap_port, timeout=timeout, ssl_context=context
+                )
             else:
                 box = MailBoxUnencrypted(cfg.imap_host, cfg.imap_port, timeout=timeout)
             box.login(cfg.imap_user, self._password, initial_folder=cfg.imap_folder)
+        except ssl.SSLCertVerificationError as exc:
+            raise MailError(
+                f"TLS certificate of {cfg.imap_host} not accepted: {exc.verify_message}"
+            ) from None
         except MailboxLoginError:
             raise MailError(
                 f"IMAP login as {cfg.imap_user} on {cfg.imap_host} failed; check "
