@@ -292,3 +292,25 @@ def test_imap_over_tls_verifies_the_certificate(
         assert trusted.exit_code == 0, trusted.output + trusted.stderr
         assert "Read 1 message(s) from imap://bounces@127.0.0.1" in trusted.output
         assert len(server.folder("outreach-processed")) == 1
+
+
+def test_a_confirmation_that_bounces_marks_the_pending_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: SmtpSink
+) -> None:
+    from outreach.mail.confirmation import send_confirmation
+
+    monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", sink.url)
+    monkeypatch.setenv("OUTREACH_MAIL_BOUNCE_ADDRESS", "bounces@kraftsamling.se")
+    workspace = open_workspace(init_workspace(tmp_path / "ws").root)
+    with session_scope(workspace) as session:
+        add_subscriber(session, "sara.holm@civil.example")  # pending: signed up on the web
+    send_confirmation(
+        workspace, "sara.holm@civil.example", name=None, language="sv", link="https://x/c/t"
+    )
+    assert sink.envelopes == [("bounces@kraftsamling.se", ["sara.holm@civil.example"])]
+    box = tmp_path / "Maildir"
+    _maildir(box, [sample("qmail-hard.eml", workspace)])
+    assert "1 hard bounce(s)" in invoke(workspace, "bounces", "fetch", str(box)).output
+    assert statuses(workspace)["sara.holm@civil.example"] == "bounced"
+    with session_scope(workspace) as session:
+        assert is_suppressed(session, "sara.holm@civil.example")

@@ -43,7 +43,7 @@ def send_confirmation(
     workspace: Workspace, email: str, *, name: str | None, language: str, link: str
 ) -> None:
     """Send the confirmation mail through the workspace's transport; MailError if it is not sent."""
-    from outreach.mail.message import build_message
+    from outreach.mail.message import build_message, message_bytes
     from outreach.mail.transport import open_transport
 
     settings = workspace.settings.newsletter
@@ -59,7 +59,15 @@ def send_confirmation(
         # Not a list message: no List-Unsubscribe, the recipient has not subscribed yet.
         headers={"Auto-Submitted": "auto-generated"},
     )
+    # Bounces of a confirmation go to the bounce mailbox too, where `bounces fetch` marks an
+    # address that does not exist as bounced before anyone sends it another confirmation.
+    bounce_address = workspace.settings.mail.bounce_address
     with open_transport(workspace) as transport:
-        result = transport.send(message)
+        if bounce_address:
+            result = transport.send_bytes(
+                bounce_address, [email], message_bytes(message), message["Message-ID"]
+            )
+        else:
+            result = transport.send(message)
     if not result.ok:
         raise MailError(f"the confirmation mail was not accepted: {result.code} {result.detail}")
