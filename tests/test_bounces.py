@@ -314,3 +314,14 @@ def test_a_confirmation_that_bounces_marks_the_pending_address(
     assert statuses(workspace)["sara.holm@civil.example"] == "bounced"
     with session_scope(workspace) as session:
         assert is_suppressed(session, "sara.holm@civil.example")
+
+
+def test_bounce_address_must_be_plain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from outreach.errors import ConfigError
+
+    workspace = init_workspace(tmp_path / "ws")
+    assert return_path(workspace, TEST_KEY, 1) is None  # not configured: the From address is used
+    for wrong in ("bounces+x@kraftsamling.se", "bounces", "bäcken@kraftsamling.se"):
+        monkeypatch.setenv("OUTREACH_MAIL_BOUNCE_ADDRESS", wrong)
+        with pytest.raises(ConfigError, match="bounce_address"):
+            return_path(open_workspace(workspace.root), TEST_KEY, 1)
