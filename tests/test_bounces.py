@@ -270,3 +270,58 @@ def test_no_mailbox_configured(run: object, workspace: Workspace) -> None:
     result = invoke(workspace, "bounces", "fetch")
     assert result.exit_code == 1
     assert "no bounce mailbox" in result.stderr
+
+
+def test_imap_over_tls_verifies_the_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Dovecot(tls=True) as server:
+        monkeypatch.setenv("OUTREACH_MAIL_IMAP_HOST", "127.0.0.1")
+        monkeypatch.setenv("OUTREACH_MAIL_IMAP_PORT", str(server.tls_port))
+        monkeypatch.setenv("OUTREACH_MAIL_IMAP_USER", USER)
+        monkeypatch.setenv("OUTREACH_IMAP_PASSWORD", PASSWORD)
+        workspace = init_workspace(tmp_path / "ws")
+        server.append(sample("qmail-hard.eml", workspace))
+        # imaplib alone would accept any certificate; a self-signed one must be refused.
+        refused = invoke(workspace, "bounces", "fetch")
+        assert refused.exit_code == 1
+        assert "TLS certificate of 127.0.0.1 not accepted" in refused.stderr
+        assert refused.stderr.count("\n") == 1
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.certificate))  # now trusted
+        trusted = invoke(workspace, "bounces", "fetch")
+        assert trusted.exit_code == 0, trusted.output + trusted.stderr
+        assert "Read 1 message(s) from imap://bounces@127.0.0.1" in trusted.output
+        assert len(server.folder("outreach-processed")) == 1
+
+
+def test_a_confirmation_that_bounces_marks_the_pending_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: SmtpSink
+) -> None:
+    from outreach.mail.confirmation import send_confirmation
+
+    monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", sink.url)
+    monkeypatch.setenv("OUTREACH_MAIL_BOUNCE_ADDRESS", "bounces@kraftsamling.se")
+    workspace = open_workspace(init_workspace(tmp_path / "ws").root)
+    with session_scope(workspace) as session:
+        add_subscriber(session, "sara.holm@civil.example")  # pending: signed up on the web
+    send_confirmation(
+        workspace, "sara.holm@civil.example", name=None, language="sv", link="https://x/c/t"
+    )
+    assert sink.envelopes == [("bounces@kraftsamling.se", ["sara.holm@civil.example"])]
+    box = tmp_path / "Maildir"
+    _maildir(box, [sample("qmail-hard.eml", workspace)])
+    assert "1 hard bounce(s)" in invoke(workspace, "bounces", "fetch", str(box)).output
+    assert statuses(workspace)["sara.holm@civil.example"] == "bounced"
+    with session_scope(workspace) as session:
+        assert is_suppressed(session, "sara.holm@civil.example")
+
+
+def test_bounce_address_must_be_plain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from outreach.errors import ConfigError
+
+    workspace = init_workspace(tmp_path / "ws")
+    assert return_path(workspace, TEST_KEY, 1) is None  # not configured: the From address is used
+    for wrong in ("bounces+x@kraftsamling.se", "bounces", "bäcken@kraftsamling.se"):
+        monkeypatch.setenv("OUTREACH_MAIL_BOUNCE_ADDRESS", wrong)
+        with pytest.raises(ConfigError, match="bounce_address"):
+            return_path(open_workspace(workspace.root), TEST_KEY, 1)

@@ -125,3 +125,28 @@ def test_no_editor_address_no_mail(
     workspace = init_workspace(tmp_path / "ws")
     assert notify_editor(workspace, "Schemalagt utskick klart", "...") is False
     assert handler.log == []
+
+
+def test_send_outcome_notice_reaches_the_editor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: tuple[ScriptedHandler, SinkController]
+) -> None:
+    from outreach.mail.notify import send_outcome_notice
+
+    handler, controller = sink
+    monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", controller.url)
+    monkeypatch.setenv("OUTREACH_NEWSLETTER_EDITOR_ADDRESS", EDITOR)
+    workspace = init_workspace(tmp_path / "ws")
+    counts = {"sent": 1230, "skipped": 3, "failed_permanent": 1, "queued": 0}
+    assert notify_editor(workspace, *send_outcome_notice("2026-12-10", "December", counts))
+    paused = send_outcome_notice(
+        "2026-12-10", "December", {**counts, "queued": 40}, "20 consecutive failures (451)"
+    )
+    assert notify_editor(workspace, *paused)
+    done, stopped = notices(handler)
+    assert done["Subject"] == "Utskicket av 2026-12-10 är klart"
+    body = done.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Skickat: 1230, hoppade över: 3, misslyckade: 1, osäkra: 0." in body
+    assert stopped["Subject"] == "Utskicket av 2026-12-10 har pausats"
+    text = stopped.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "pausades: 20 consecutive failures (451)" in text
+    assert "kvar att skicka: 40" in text and "outreach newsletter send 2026-12-10" in text

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from outreach.cli import pass_workspace
@@ -39,8 +42,21 @@ def bounces_fetch(workspace: Workspace, mailbox: str | None) -> None:
     """
     from outreach.mail.bounces import fetch_bounces
 
-    with session_scope(workspace) as session:
-        report = fetch_bounces(session, workspace, mailbox)
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="Reading", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        with session_scope(workspace) as session:
+            report = fetch_bounces(session, workspace, mailbox, progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     counts = report.counts
     click.echo(f"Read {report.read} message(s) from {report.source}")
     click.echo(

@@ -303,18 +303,19 @@ def fetch_bounces(
     workspace: Workspace,
     source: str | None = None,
     *,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FetchReport:
     """Read the bounce mailbox, record what it reports and move the processed messages.
 
     Commits `session` after each batch, before that batch is moved (see the module docstring).
-    `source` is a Maildir or mbox path instead of the configured mailbox. `progress(n)` is
-    called after each message.
+    `source` is a Maildir or mbox path instead of the configured mailbox. `progress(done, total)`
+    is called after each message.
     """
     key = secret_key(workspace.root) if workspace.settings.mail.bounce_address else None
     with open_bounce_mailbox(workspace, source) as mailbox:
         report = FetchReport(mailbox.description)
         batch: list[str] = []
+        total = mailbox.count()
         for stored in mailbox.messages():
             report.read += 1
             if record_message(session, workspace, key, stored.data, report):
@@ -324,7 +325,7 @@ def fetch_bounces(
                 mailbox.move_processed(batch)
                 batch = []
             if progress:
-                progress(report.read)
+                progress(report.read, max(total, report.read))
         session.commit()
         mailbox.move_processed(batch)
     return report

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from outreach import urls
 from outreach.db import session_scope
 from outreach.errors import MailError, OutreachError
-from outreach.mail.message import build_message
+from outreach.mail.message import build_message, message_bytes
 from outreach.mail.transport import SendResult, open_transport
 from outreach.models import Subscriber, utcnow
 from outreach.secrets import secret_key
@@ -184,9 +184,18 @@ def send_due_confirmations(
         return report
     done = 0
     try:
+        # Bounces of these mails go to the bounce mailbox too, where `bounces fetch` marks an
+        # address that does not exist as bounced before anyone sends it another mail.
+        bounce_address = workspace.settings.mail.bounce_address
         with open_transport(workspace) as transport:
             for mail in due:
-                result = transport.send(build_queued_message(workspace, key, mail))
+                message = build_queued_message(workspace, key, mail)
+                if bounce_address:
+                    result = transport.send_bytes(
+                        bounce_address, [mail.email], message_bytes(message), message["Message-ID"]
+                    )
+                else:
+                    result = transport.send(message)
                 _record(session, mail, result, report)
                 session.commit()
                 done += 1

@@ -47,6 +47,8 @@ class BounceMailbox(Protocol):
 
     description: str
 
+    def count(self) -> int: ...
+
     def messages(self) -> Iterator[StoredMessage]: ...
 
     def move_processed(self, keys: Sequence[str]) -> None: ...
@@ -90,14 +92,24 @@ class ImapMailbox:
 
         cfg = self.settings
         timeout = cfg.timeout_seconds
+        # Explicitly: imaplib's own default context does not verify the server's certificate.
+        context = ssl.create_default_context()
         try:
             if cfg.imap_security == "tls":
-                box: Any = MailBox(cfg.imap_host, cfg.imap_port, timeout=timeout)
+                box: Any = MailBox(
+                    cfg.imap_host, cfg.imap_port, timeout=timeout, ssl_context=context
+                )
             elif cfg.imap_security == "starttls":
-                box = MailBoxStartTls(cfg.imap_host, cfg.imap_port, timeout=timeout)
+                box = MailBoxStartTls(
+                    cfg.imap_host, cfg.imap_port, timeout=timeout, ssl_context=context
+                )
             else:
                 box = MailBoxUnencrypted(cfg.imap_host, cfg.imap_port, timeout=timeout)
             box.login(cfg.imap_user, self._password, initial_folder=cfg.imap_folder)
+        except ssl.SSLCertVerificationError as exc:
+            raise MailError(
+                f"TLS certificate of {cfg.imap_host} not accepted: {exc.verify_message}"
+            ) from None
         except MailboxLoginError:
             raise MailError(
                 f"IMAP login as {cfg.imap_user} on {cfg.imap_host} failed; check "
@@ -121,6 +133,12 @@ class ImapMailbox:
         if box is not None:
             with contextlib.suppress(OSError, imaplib.IMAP4.error):
                 box.logout()
+
+    def count(self) -> int:
+        try:
+            return len(self._box.uids())
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailError(f"reading {self.description} failed: {_describe(exc)}") from None
 
     def messages(self) -> Iterator[StoredMessage]:
         # The raw bytes, as stored (imap-tools' fetch keeps only a parsed copy): the message key
@@ -187,6 +205,9 @@ class LocalMailbox:
         self._box.unlock()
         self._box.close()
         self._done.close()
+
+    def count(self) -> int:
+        return len(self._box)
 
     def messages(self) -> Iterator[StoredMessage]:
         # mbox keys are integers, Maildir keys strings: callers see strings.

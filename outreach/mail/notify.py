@@ -3,6 +3,8 @@ changes, a scheduled send finished or paused. Plain text, marked as auto-generat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from outreach.errors import MailError
 from outreach.mail.message import build_message
 from outreach.mail.transport import open_transport
@@ -34,3 +36,31 @@ def notify_editor(workspace: Workspace, subject: str, body: str) -> bool:
             f"{result.detail}"
         )
     return True
+
+
+def send_outcome_notice(
+    slug: str, subject: str, counts: Mapping[str, int], paused: str | None = None
+) -> tuple[str, str]:
+    """(subject, body) of the notice after a scheduled send: finished, or paused and why.
+
+    `counts` are the edition's deliveries by state (the ledger's states: sent, skipped,
+    failed_transient, failed_permanent, uncertain, queued, sending).
+    """
+    failed = counts.get("failed_transient", 0) + counts.get("failed_permanent", 0)
+    pending = counts.get("queued", 0) + counts.get("sending", 0)
+    summary = (
+        f"Skickat: {counts.get('sent', 0)}, hoppade över: {counts.get('skipped', 0)}, "
+        f"misslyckade: {failed}, osäkra: {counts.get('uncertain', 0)}"
+        + (f", kvar att skicka: {pending}" if pending else "")
+        + "."
+    )
+    if paused:
+        title = f"Utskicket av {slug} har pausats"
+        what = (
+            f"Det schemalagda utskicket av {slug} ({subject}) pausades: {paused}\n\n"
+            f"{summary}\n\nÅtgärda orsaken och fortsätt med: outreach newsletter send {slug}\n"
+        )
+    else:
+        title = f"Utskicket av {slug} är klart"
+        what = f"Det schemalagda utskicket av {slug} ({subject}) är klart.\n\n{summary}\n"
+    return title, what + f"\noutreach newsletter status {slug}\n"

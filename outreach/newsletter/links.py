@@ -24,7 +24,7 @@ from outreach.urls import link_url
 from outreach.workspace import Workspace
 
 if TYPE_CHECKING:
-    from outreach.newsletter.compose import ComposedEdition
+    from outreach.newsletter.render import ComposedEdition
 
 # href of an <a> tag only: <link href> (fonts) and VML must keep pointing where they point.
 _ANCHOR_HREF = re.compile(r'(<a\b[^>]*?\shref=")(https?://[^"]+)(")', re.IGNORECASE)

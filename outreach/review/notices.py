@@ -12,7 +12,7 @@ from outreach.models import Episode, Person, ReviewRequest
 from outreach.workspace import Workspace
 
 if TYPE_CHECKING:  # only its fields are read, so this module does not depend on where it lives
-    from outreach.review.core import SubmitResult
+    from outreach.review.merge import SubmitResult
 
 log = logging.getLogger(__name__)
 

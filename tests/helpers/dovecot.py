@@ -28,7 +28,7 @@ listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = dovecot
@@ -50,19 +50,39 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 """
 
 
 class Dovecot:
-    """`with Dovecot() as imap:`; `imap.port`, `imap.append(data)`, `imap.folder(name)`."""
+    """`with Dovecot() as imap:`; `imap.port`, `imap.append(data)`, `imap.folder(name)`.
 
-    def __init__(self) -> None:
+    With `tls=True` it also listens for implicit TLS on `imap.tls_port` with a self-signed
+    certificate for 127.0.0.1 (`imap.certificate`), which no client trusts unless told to.
+    """
+
+    def __init__(self, *, tls: bool = False) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="outreach-dovecot-"))
         self.port = free_port()
+        self.tls_port = free_port() if tls else 0
+        self.certificate = self.root / "cert.pem"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _ssl_settings(self) -> str:
+        if not self.tls_port:
+            return "ssl = no"
+        key = self.root / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(key), "-out", str(self.certificate)],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        return f"ssl = yes\nssl_cert = <{self.certificate}\nssl_key = <{key}"
 
     def __enter__(self) -> Dovecot:
         if os.geteuid() != 0:
@@ -74,7 +94,11 @@ class Dovecot:
         os.chown(mail, account.pw_uid, account.pw_gid)
         (self.root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
         config = self.root / "dovecot.conf"
-        config.write_text(CONFIG.format(root=self.root, port=self.port))
+        config.write_text(
+            CONFIG.format(
+                root=self.root, port=self.port, tls_port=self.tls_port, ssl=self._ssl_settings()
+            )
+        )
         self.process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(config)],
             stdout=subprocess.DEVNULL,
