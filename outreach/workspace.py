@@ -51,6 +51,10 @@ class ShowSettings:
     funding_text: str = ""
     medium: str = "podcast"
     hosts: list[str] = field(default_factory=list)
+    # Directory ids, shown as "Prenumerera" links on the show page when set.
+    apple_podcasts_id: str = ""
+    spotify_id: str = ""
+    podcast_index_id: str = ""
 
 
 @dataclass

@@ -245,6 +245,7 @@ class _PodcastGatherer:
             transcripts=self.transcripts(episode, links),
             chapters=self.chapters(episode, links),
             people=self.people(episode),
+            link=urls.episode_page_url(self.workspace, episode.slug),
         )
 
     def enclosure(self, episode: Episode) -> tuple[str, int, str] | None:

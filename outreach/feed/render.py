@@ -95,6 +95,7 @@ class Item:
     transcripts: tuple[FeedLink, ...] = ()
     chapters: FeedLink | None = None
     people: tuple[FeedPerson, ...] = ()
+    link: str | None = None
 
 
 def _explicit_text(value: bool) -> str:
@@ -241,6 +242,8 @@ def _add_item(fg: FeedGenerator, item: Item) -> None:
     entry: FeedEntry = fg.add_entry(order="append")
     entry.guid(item.guid, permalink=False)
     entry.title(item.title)
+    if item.link:
+        entry.link(href=item.link)
     # type CDATA puts the HTML in <description><![CDATA[...]]>, the form Apple documents.
     entry.content(item.description_html, type="CDATA")
     entry.enclosure(item.enclosure_url, str(item.enclosure_length), item.enclosure_type)

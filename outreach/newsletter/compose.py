@@ -40,7 +40,7 @@ from outreach.fsutil import atomic_path
 from outreach.models import Call, Edition, Episode, Recording, utcnow
 from outreach.models import Event as EventRow
 from outreach.timeutil import zone
-from outreach.urls import archive_url, subscribe_url, unsubscribe_url
+from outreach.urls import archive_url, episode_page_url, subscribe_url, unsubscribe_url
 from outreach.workspace import Workspace
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -228,7 +228,6 @@ def select_content(
             result.recordings.append(
                 LinkItem(recording.title, recording.url, day, recording.summary)
             )
-    show = workspace.settings.show
     episodes = session.scalars(
         select(Episode)
         .where(Episode.status == "published", Episode.published_at.is_not(None))
@@ -239,12 +238,7 @@ def select_content(
         day = episode.published_at.astimezone(tz).date()
         if not in_window(day):
             continue
-        if episode.enclosure_url:
-            url = episode.enclosure_url
-        elif episode.audio:
-            url = show.base_url.rstrip("/") + "/" + episode.audio.lstrip("/")
-        else:
-            url = show.link
+        url = episode_page_url(workspace, episode.slug)
         result.episodes.append(LinkItem(episode.title, url, day, episode.summary))
     return result
 

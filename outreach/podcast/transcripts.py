@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +31,7 @@ from outreach.errors import NotFoundError, TranscriptionError, ValidationError
 from outreach.fsutil import atomic_write_text
 from outreach.models import Episode, Transcript
 from outreach.podcast.episodes import get_episode
+from outreach.podcast.privacy import hidden_names, public_segments
 from outreach.transcription import Engine, ProgressCallback, Segment, TranscribeOptions
 from outreach.transcription.engines import ENGINES, load_engine
 from outreach.transcription.formats import EXPORT_FORMATS, FORMATS_REVISION, render_all
@@ -330,9 +332,14 @@ def draft_dir(workspace: Workspace, episode: Episode, version: int) -> Path:
     return episode_dir(workspace, episode) / "transcripts" / f"v{version}"
 
 
-def render_version(episode: Episode, transcript: Transcript) -> dict[str, str]:
-    """Every export format of one version, as text keyed by file suffix."""
-    segments: list[Segment] = [cast(Segment, s) for s in transcript.segments]
+def render_version(
+    episode: Episode, transcript: Transcript, hidden: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every export format of one version, as text keyed by file suffix; speaker labels in
+    `hidden` (guests not to be named in public, `privacy.hidden_names`) get their stand-in."""
+    segments: list[Segment] = [
+        cast(Segment, s) for s in public_segments(transcript.segments, hidden or {})
+    ]
     return render_all(segments, title=episode.title, language=episode.language or "sv")
 
 
@@ -380,8 +387,10 @@ def publish_exports(workspace: Workspace, session: Session, episode: Episode) ->
             path.unlink(missing_ok=True)
         note.unlink(missing_ok=True)
         return []
+    hidden = hidden_names(episode)
     made_from = {
         "transcript": transcript.id,
+        "hidden": sorted(hidden),
         "version": transcript.version,
         "title": episode.title,
         "language": episode.language,
@@ -393,7 +402,7 @@ def publish_exports(workspace: Workspace, session: Session, episode: Episode) ->
         current = False
     if current and all(path.is_file() for path in paths.values()):
         return list(paths.values())
-    rendered = render_version(episode, transcript)
+    rendered = render_version(episode, transcript, hidden)
     for fmt, path in paths.items():
         atomic_write_text(path, rendered[fmt])
     atomic_write_text(note, json.dumps(made_from, ensure_ascii=False) + "\n")

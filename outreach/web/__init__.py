@@ -14,6 +14,7 @@ import secrets
 
 from flask import Flask, Response
 
+from outreach import urls
 from outreach.secrets import secret_key
 from outreach.web import csrf, handlers
 from outreach.web.state import EXTENSION, WebState
@@ -24,6 +25,7 @@ BLUEPRINT_MODULES = [
     "outreach.web.archive",
     "outreach.web.media",
     "outreach.web.review",
+    "outreach.web.site",
 ]
 
 # Pages are ours and carry no inline script or style; archive pages set their own policy.
@@ -58,7 +60,13 @@ def create_app(workspace: Workspace, *, dev_key: bool = False) -> Flask:
     for module_name in BLUEPRINT_MODULES:
         app.register_blueprint(importlib.import_module(module_name).bp)
     app.after_request(_security_headers)
-    app.context_processor(lambda: {"site_name": workspace.settings.newsletter.name})
+    app.context_processor(
+        lambda: {
+            "site_name": workspace.settings.newsletter.name,
+            "show_title": workspace.settings.show.title,
+            "show_path": urls.show_path(workspace),
+        }
+    )
     return app
 
 
