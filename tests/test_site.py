@@ -73,8 +73,8 @@ def test_episode_page_shows_the_public_episode(
         in html
     )
     # Chapters and turn times are links into the episode that work as #t= addresses.
-    assert '<a class="seek" href="#t=0:06"><span class="time">0:06</span> Kommunerna</a>' in html
-    assert 'href="#t=0:02"' in html
+    assert '<a class="seek" href="#t=0:06.3"><span class="time">0:06</span> Kommunerna</a>' in html
+    assert 'href="#t=0:02.2"' in html
     # The transcript is text (no markup per word) with the timings in one JSON block.
     assert "Today we talk about artificial intelligence in local government." in html
     assert 'class="word' not in html

@@ -41,7 +41,16 @@ _environment = Environment(
     lstrip_blocks=True,
     auto_reload=False,
 )
-_environment.globals.update(clock=clock, speeds=SPEEDS, static=urls.static_path)
+
+
+def fragment_time(seconds: float) -> str:
+    """A position for a `#t=` link: "12:34", with tenths when the position has them ("0:06.3"),
+    so a link to a turn does not land in the turn before it."""
+    tenths = int(float(seconds) * 10 + 1e-6) % 10
+    return clock(seconds) + (f".{tenths}" if tenths else "")
+
+
+_environment.globals.update(clock=clock, t=fragment_time, speeds=SPEEDS, static=urls.static_path)
 
 
 def _json_ld(data: dict[str, Any]) -> Markup:

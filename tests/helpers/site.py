@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
+import http.server
+import io
+import re
 import shutil
 import subprocess
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from outreach.audio.normalize import ffmpeg_exe
@@ -138,3 +145,48 @@ def publish(
             transcripts.accept_version(session, version)
             transcripts.publish_exports(workspace, session, episode)
         return episode.id
+
+
+class _RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with single byte ranges, as any real static host (nginx, Apache, object
+    stores) serves them; browsers need ranges to seek in audio."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if match is None or not path.is_file():
+            return super().send_head()
+        size = path.stat().st_size
+        start = int(match.group(1))
+        end = min(int(match.group(2) or size - 1), size - 1)
+        if start > end:
+            self.send_error(416)
+            return None
+        with path.open("rb") as handle:
+            handle.seek(start)
+            body = handle.read(end - start + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return io.BytesIO(body)
+
+
+@contextlib.contextmanager
+def static_host(folder: Path) -> Iterator[str]:
+    """Serve `folder` on 127.0.0.1 with byte ranges; yields the base URL with a trailing slash."""
+    handler = functools.partial(_RangeHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

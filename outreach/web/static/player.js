@@ -93,10 +93,12 @@
   function attach(audio, root) {
     var reduceMotion = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)");
     var follow = document.getElementById("follow");
+    var currentWord = null, currentTurn = null;
 
     function seek(seconds, play) {
       if (isNaN(seconds)) return;
       audio.currentTime = seconds;
+      highlight(); // at once, not only when the (possibly slow) seek completes
       if (play === false) return;
       var playing = audio.play();
       if (playing && playing.catch) playing.catch(function () {});
@@ -143,7 +145,6 @@
       else audio.addEventListener("loadedmetadata", function () { seek(initial, false); }, { once: true });
     }
 
-    var currentWord = null, currentTurn = null;
     function highlight() {
       var t = audio.currentTime;
       var w = lastStarted(words, t);
