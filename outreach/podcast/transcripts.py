@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from outreach.db import session_scope
 from outreach.errors import NotFoundError, TranscriptionError, ValidationError
@@ -116,10 +116,13 @@ def accept_version(session: Session, transcript: Transcript) -> None:
 
 
 def publishable_version(
-    session: Session, episode: Episode, *, review_enabled: bool
+    session: Session, episode: Episode, *, review_enabled: bool, with_segments: bool = True
 ) -> Transcript | None:
-    """The version the feed and the public site may show, or None if there is none yet."""
+    """The version the feed and the public site may show, or None if there is none yet.
+    `with_segments=False` loads the (large) segments only when first read."""
     query = select(Transcript).where(Transcript.episode_id == episode.id)
+    if not with_segments:
+        query = query.options(defer(Transcript.segments))
     if review_enabled:
         return session.scalar(query.where(Transcript.accepted_at.is_not(None)).limit(1))
     return session.scalar(query.order_by(Transcript.version.desc()).limit(1))

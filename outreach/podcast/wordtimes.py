@@ -28,10 +28,13 @@ def segment_timings(segment: Mapping[str, Any]) -> list[int]:
     """One segment's `[gap, length, …]` list (empty when it has no word timings)."""
     previous_end = centiseconds(segment["start"])
     out: list[int] = []
-    for word in segment.get("words") or []:
-        start, end = centiseconds(word["start"]), centiseconds(word["end"])
-        out += [start - previous_end, max(0, end - start)]
-        previous_end = start + max(0, end - start)
+    append = out.append
+    for word in segment.get("words") or ():
+        start = round(word["start"] * 100)
+        length = max(0, round(word["end"] * 100) - start)
+        append(start - previous_end)
+        append(length)
+        previous_end = start + length
     return out
 
 

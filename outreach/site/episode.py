@@ -18,14 +18,14 @@ from sqlalchemy.orm import Session
 from outreach import urls
 from outreach.errors import ValidationError
 from outreach.fsutil import file_inside
-from outreach.models import Episode
+from outreach.models import Episode, Transcript
 from outreach.podcast import transcripts
 from outreach.podcast.chapters import Chapter, load_chapters
-from outreach.podcast.episodes import published_episodes
+from outreach.podcast.episodes import published_episode, published_slugs
 from outreach.podcast.privacy import hidden_names, public_speaker
 from outreach.podcast.wordtimes import segment_start_text, timings_json
 from outreach.sanitize import apple_html
-from outreach.site.show import EpisodeCard, Link, ShowPage, episode_card, show_page_of
+from outreach.site.show import EpisodeCard, Link, ShowPage, episode_card, show_header
 from outreach.workspace import Workspace
 
 # A speaker's long turn (or a whole unlabelled single-track episode) is shown as paragraphs of at
@@ -89,34 +89,43 @@ class EpisodePage:
     audio_url: str | None
     captions_path: str | None
     chapters: list[Chapter]
-    turns: list[Turn]
-    word_times: Markup
+    transcript: Transcript | None
+    hidden: dict[str, str]
     downloads: list[Link]
     newer: EpisodeCard | None
     older: EpisodeCard | None
     language: str
 
+    @property
+    def transcript_key(self) -> tuple[Any, ...] | None:
+        """What the transcript part of the page depends on: the version (versions never change)
+        and who is not to be named. None when there is no public transcript."""
+        if self.transcript is None:
+            return None
+        transcript = self.transcript
+        return (transcript.id, transcript.created_at, tuple(sorted(self.hidden.items())))
+
+    def turns(self) -> list[Turn]:
+        """The transcript as paragraphs (reads the version's segments)."""
+        return paragraphs(self.transcript.segments, self.hidden) if self.transcript else []
+
+    def word_times(self) -> Markup:
+        return Markup(timings_json(self.transcript.segments if self.transcript else []))
+
 
 def episode_page(session: Session, workspace: Workspace, slug: str) -> EpisodePage | None:
     """The page of published episode `slug`, or None (drafts and unknown slugs have no page)."""
-    episodes = published_episodes(session)
-    index = next((i for i, e in enumerate(episodes) if e.slug == slug), None)
-    if index is None:
+    episode = published_episode(session, slug)
+    if episode is None:
         return None
-    return episode_page_of(session, workspace, episodes, index)
-
-
-def episode_page_of(
-    session: Session, workspace: Workspace, episodes: Sequence[Episode], index: int
-) -> EpisodePage:
-    """The page of `episodes[index]`, from the list of published episodes, newest first."""
-    episode = episodes[index]
-    show = show_page_of(workspace, episodes, 1)
-    assert show is not None
+    slugs = published_slugs(session)
+    index = slugs.index(slug)
+    newer = published_episode(session, slugs[index - 1]) if index > 0 else None
+    older = published_episode(session, slugs[index + 1]) if index + 1 < len(slugs) else None
+    show = show_header(workspace)
     transcript = transcripts.publishable_version(
-        session, episode, review_enabled=workspace.settings.review.enabled
+        session, episode, review_enabled=workspace.settings.review.enabled, with_segments=False
     )
-    segments: list[dict[str, Any]] = list(transcript.segments) if transcript else []
     cover_path, cover_url = _episode_cover(workspace, episode, show)
     audio_path, audio_type, audio_url = _audio(workspace, episode)
     files = _transcript_files(workspace, episode) if transcript else {}
@@ -134,11 +143,11 @@ def episode_page_of(
         audio_url=audio_url,
         captions_path=files.get("vtt"),
         chapters=_chapters(workspace, episode),
-        turns=paragraphs(segments, hidden_names(episode)),
-        word_times=Markup(timings_json(segments)),
+        transcript=transcript,
+        hidden=hidden_names(episode),
         downloads=_downloads(workspace, episode, audio_path, files),
-        newer=episode_card(workspace, episodes[index - 1]) if index > 0 else None,
-        older=episode_card(workspace, episodes[index + 1]) if index + 1 < len(episodes) else None,
+        newer=episode_card(workspace, newer) if newer else None,
+        older=episode_card(workspace, older) if older else None,
         language=episode.language or workspace.settings.show.language,
     )
 

@@ -10,6 +10,8 @@ from `urls`; canonical, Open Graph, JSON-LD and sitemap URLs are absolute.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,16 +24,20 @@ from sqlalchemy.orm import Session
 
 from outreach import urls
 from outreach.newsletter.archive import sent_editions
-from outreach.podcast.episodes import published_episodes
+from outreach.podcast.episodes import published_slugs
 from outreach.sanitize import strip_html
-from outreach.site.episode import EpisodePage, episode_page_of
-from outreach.site.show import ShowPage, page_count, show_page_of
+from outreach.site.episode import EpisodePage, episode_page
+from outreach.site.show import ShowPage, page_count, show_page
 from outreach.timeutil import clock
 from outreach.workspace import Workspace
 
 TEMPLATES = Path(__file__).parent / "templates"
 SPEEDS = ("0.75", "1", "1.25", "1.5", "2")
 DESCRIPTION_CHARS = 300
+# Rendered transcript sections kept in memory (about 150 KB each for an hour).
+TRANSCRIPT_CACHE = 32
+_transcripts: OrderedDict[tuple[Any, ...], Markup] = OrderedDict()
+_cache_lock = threading.Lock()
 
 _environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -139,10 +145,39 @@ def _episode_ld(page: EpisodePage, workspace: Workspace, description: str) -> di
     return data
 
 
+def transcript_html(workspace: Workspace, page: EpisodePage) -> Markup:
+    """The transcript section of an episode page. A version never changes, so its HTML is kept
+    (a one-hour transcript is most of the page's work: reading 1 MB of segments, 640 paragraphs)."""
+    if page.transcript_key is None:
+        return Markup("")
+    key = (workspace.database_url, *page.transcript_key)
+    with _cache_lock:
+        cached = _transcripts.get(key)
+        if cached is not None:
+            _transcripts.move_to_end(key)
+            return cached
+    html = Markup(
+        _environment.get_template("transcript.html").render(
+            turns=page.turns(), word_times=page.word_times()
+        )
+    )
+    with _cache_lock:
+        _transcripts[key] = html
+        while len(_transcripts) > TRANSCRIPT_CACHE:
+            _transcripts.popitem(last=False)
+    return html
+
+
+def clear_transcript_cache() -> None:
+    with _cache_lock:
+        _transcripts.clear()
+
+
 def render_episode(workspace: Workspace, page: EpisodePage) -> str:
     description = _short(page.card.summary_text or page.card.title)
     return _environment.get_template("episode.html").render(
         page=page,
+        transcript_html=transcript_html(workspace, page),
         show=page.show,
         description=description,
         json_ld=_json_ld(_episode_ld(page, workspace, description)),
@@ -168,9 +203,9 @@ def render_sitemap(urls_: list[str]) -> bytes:
 
 def sitemap(session: Session, workspace: Workspace) -> bytes:
     """`sitemap.xml`: the show page(s), every published episode, the newsletter archive."""
-    episodes = published_episodes(session)
-    pages = [urls.show_page_number_url(workspace, n) for n in range(1, page_count(episodes) + 1)]
-    pages += [urls.episode_page_url(workspace, e.slug) for e in episodes]
+    slugs = published_slugs(session)
+    pages = [urls.show_page_number_url(workspace, n) for n in range(1, page_count(len(slugs)) + 1)]
+    pages += [urls.episode_page_url(workspace, slug) for slug in slugs]
     pages.append(urls.site(workspace, urls.ARCHIVE))
     pages += [urls.archive_url(workspace, e.slug) for e in sent_editions(session, workspace)]
     return render_sitemap(pages)
@@ -179,14 +214,14 @@ def sitemap(session: Session, workspace: Workspace) -> bytes:
 def all_pages(session: Session, workspace: Workspace) -> Iterator[RenderedPage]:
     """Every podcast page and the sitemap, as `export-site` writes them (path ends in `/` for a
     folder's `index.html`)."""
-    episodes = published_episodes(session)
+    slugs = published_slugs(session)
     html = "text/html; charset=utf-8"
-    for number in range(1, page_count(episodes) + 1):
-        show = show_page_of(workspace, episodes, number)
+    for number in range(1, page_count(len(slugs)) + 1):
+        show = show_page(session, workspace, number)
         assert show is not None
         yield RenderedPage(show.path, render_show(workspace, show).encode(), html)
-    for index, episode in enumerate(episodes):
-        page = episode_page_of(session, workspace, episodes, index)
-        path = urls.episode_path(workspace, episode.slug)
-        yield RenderedPage(path, render_episode(workspace, page).encode(), html)
+    for slug in slugs:
+        page = episode_page(session, workspace, slug)
+        assert page is not None
+        yield RenderedPage(page.card.path, render_episode(workspace, page).encode(), html)
     yield RenderedPage(urls.SITEMAP, sitemap(session, workspace), "application/xml")

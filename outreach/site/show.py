@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from babel.dates import format_date
 from markdown_it import MarkdownIt
@@ -17,7 +16,7 @@ from outreach import urls
 from outreach.feed.build import podcast_feed_url
 from outreach.fsutil import file_inside
 from outreach.models import Episode
-from outreach.podcast.episodes import published_episodes
+from outreach.podcast.episodes import count_published, published_episodes
 from outreach.sanitize import apple_html, strip_html
 from outreach.timeutil import zone
 from outreach.workspace import Workspace
@@ -152,25 +151,12 @@ def markdown_html(text: str) -> Markup:
 
 def show_page(session: Session, workspace: Workspace, page: int = 1) -> ShowPage | None:
     """Page `page` of the show page (None past the last page; page 1 always exists)."""
-    return show_page_of(workspace, published_episodes(session), page)
-
-
-def show_page_of(workspace: Workspace, episodes: Sequence[Episode], page: int) -> ShowPage | None:
-    """The same from an already loaded list of published episodes, newest first."""
-    pages = page_count(episodes)
+    pages = page_count(count_published(session))
     if page < 1 or page > pages:
         return None
-    show = workspace.settings.show
-    cover_path, cover_url = show_cover(workspace)
-    chosen = episodes[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    return ShowPage(
-        title=show.title,
-        description_html=markdown_html(show.description),
-        hosts=list(show.hosts),
-        cover_path=cover_path,
-        cover_url=cover_url,
-        feed_url=podcast_feed_url(workspace),
-        platforms=_platforms(workspace),
+    chosen = published_episodes(session, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    return replace(
+        show_header(workspace),
         episodes=[episode_card(workspace, e) for e in chosen],
         page=page,
         pages=pages,
@@ -181,5 +167,26 @@ def show_page_of(workspace: Workspace, episodes: Sequence[Episode], page: int) -
     )
 
 
-def page_count(episodes: Sequence[Episode]) -> int:
-    return max(1, math.ceil(len(episodes) / PAGE_SIZE))
+def show_header(workspace: Workspace) -> ShowPage:
+    """The show without its episode list (what an episode page shows of it)."""
+    show = workspace.settings.show
+    cover_path, cover_url = show_cover(workspace)
+    return ShowPage(
+        title=show.title,
+        description_html=markdown_html(show.description),
+        hosts=list(show.hosts),
+        cover_path=cover_path,
+        cover_url=cover_url,
+        feed_url=podcast_feed_url(workspace),
+        platforms=_platforms(workspace),
+        episodes=[],
+        page=1,
+        pages=1,
+        path=urls.show_path(workspace),
+        url=urls.show_page_url(workspace),
+    )
+
+
+def page_count(episodes: int) -> int:
+    """How many show pages `episodes` published episodes take (at least one)."""
+    return max(1, math.ceil(episodes / PAGE_SIZE))
