@@ -20,6 +20,11 @@ CONFIRM_OLD = "/confirm/"
 UNSUBSCRIBE = "/u/"
 REVIEW = "/granska/"
 LINK = "/l/"
+SITEMAP = "/sitemap.xml"
+STATIC = "/static/"
+EPISODE_FILES = "/episodes/"
+# Show-page pages past the first: `<show>/sida/2/` (a path, not a query, so a static copy works).
+SHOW_PAGES = "sida"
 
 
 def join(base_url: str, path: str) -> str:
@@ -76,6 +81,27 @@ def link_url(workspace: Workspace, slug: str, position: int | str) -> str:
     return site(workspace, f"{LINK}{slug}/{position}")
 
 
+def static_path(name: str) -> str:
+    return f"{STATIC}{name}"
+
+
+def episode_file_path(slug: str, name: str) -> str:
+    """A published episode file as the site serves it: `/episodes/<slug>/<name>`."""
+    return EPISODE_FILES + "/".join(urllib.parse.quote(part, safe="") for part in (slug, name))
+
+
+def show_path(workspace: Workspace, page: int = 1) -> str:
+    """The show page's path on this site: the path of `[show] link` (default `/digitalsamtal/`),
+    or `<that>/sida/<page>/` past the first page."""
+    path = urllib.parse.urlsplit(workspace.settings.show.link).path or "/"
+    path = "/" + path.strip("/") + "/" if path.strip("/") else "/"
+    return path if page <= 1 else f"{path}{SHOW_PAGES}/{page}/"
+
+
+def episode_path(workspace: Workspace, slug: str) -> str:
+    return f"{show_path(workspace)}{urllib.parse.quote(slug, safe='')}/"
+
+
 def show_page_url(workspace: Workspace) -> str:
     """The podcast's public home page (`[show] link`, e.g. https://example.org/digitalsamtal/)."""
     link = workspace.settings.show.link
@@ -84,4 +110,11 @@ def show_page_url(workspace: Workspace) -> str:
 
 def episode_page_url(workspace: Workspace, slug: str) -> str:
     """An episode's public page: `<show page>/<slug>/` (slugs are ASCII)."""
-    return f"{show_page_url(workspace)}{slug}/"
+    return f"{show_page_url(workspace)}{urllib.parse.quote(slug, safe='')}/"
+
+
+def show_page_number_url(workspace: Workspace, page: int) -> str:
+    """The absolute URL of one page of the show page (page 1 is the show page itself)."""
+    if page <= 1:
+        return show_page_url(workspace)
+    return f"{show_page_url(workspace)}{SHOW_PAGES}/{page}/"

@@ -62,6 +62,10 @@ class ShowSettings:
     hosts: list[str] = field(default_factory=list)
     # Other podcast:person entries of the show: tables with name, role, group, href, img.
     persons: list[dict[str, str]] = field(default_factory=list)
+    # Directory ids, shown as "Prenumerera" links on the show page when set.
+    apple_podcasts_id: str = ""
+    spotify_id: str = ""
+    podcast_index_id: str = ""
 
 
 @dataclass

@@ -67,13 +67,19 @@ def test_export_site_copies_only_public_parts(
     assert "Exported to" in result.output
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
     assert files == [
+        "digitalsamtal/avsnitt-1/index.html",
+        "digitalsamtal/index.html",
         "episodes/avsnitt-1/avsnitt-1.mp3",
         "episodes/avsnitt-1/avsnitt-1.vtt",
         "favicon.ico",
         "feeds/podcast.xml",
         "nyhetsbrev/2023-04-26/index.html",
         "nyhetsbrev/index.html",
+        "sitemap.xml",
         "static/favicon.ico",
+        "static/player.css",
+        "static/player.js",
+        "static/podcast.css",
         "static/review.css",
         "static/review.js",
         "static/site.css",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import json
 import re
 from typing import Any
 
@@ -161,10 +162,14 @@ def test_page_shows_transcript_audio_and_only_own_fields(
     assert '<html lang="sv">' in html
     assert "Granska transkriptet: AI i kommunen" in html
     assert f'src="/granska/{token}/ljud"' in html
-    assert 'data-start="0.300"' in html and 'class="word"' in html
-    assert re.search(
-        r'class="word uncertain"[^>]*>municipalities<span class="visually-hidden">', html
-    )
+    # Segments carry their times; words are text, with their timings in one JSON block (player.js
+    # makes them clickable), and uncertain words are marked in the markup itself.
+    assert 'id="segment-0" data-start="0.30" data-end="2.00">Welcome to the podcast.</span>' in html
+    assert 'class="word' not in html
+    assert re.search(r'<span class="uncertain">municipalities<span class="visually-hidden">', html)
+    block = re.search(r'<script type="application/json" id="word-times">(.*?)</script>', html)
+    assert block is not None
+    assert [len(t) // 2 for t in json.loads(block.group(1))] == [4, 9, 13]
     # Anna's own segment (0) and the unlabelled one (2, single track), not Bo's (1).
     assert 'name="text-0"' in html and 'name="text-2"' in html and 'name="text-1"' not in html
     assert 'name="speaker-2"' in html and "Skicka ändringar" in html and "Godkänn" in html

@@ -21,7 +21,7 @@ from outreach.workspace import Workspace
 )
 @pass_workspace
 def serve(workspace: Workspace, host: str | None, port: int | None, dev: bool) -> None:
-    """Serve subscribe/confirm/unsubscribe pages, the archive, feeds and media.
+    """Serve the podcast pages, subscribe/confirm/unsubscribe, the archive, feeds and media.
 
     Runs waitress with [web] threads threads; put a TLS proxy (Caddy, nginx) in front. One
     access-log line per request goes to stderr, with the tokens of links replaced by [dold].
@@ -76,9 +76,11 @@ def serve(workspace: Workspace, host: str | None, port: int | None, dev: bool) -
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @pass_workspace
 def export_site(workspace: Workspace, directory: Path) -> None:
-    """Copy the static parts of the site (feeds, archive, published media) to DIRECTORY.
+    """Write the static parts of the site (podcast pages, feeds, archive, media) to DIRECTORY.
 
-    The layout matches `outreach serve`, so DIRECTORY can be published on any web host.
+    The show and episode pages, sitemap.xml, feeds, the newsletter archive and published media, in
+    the layout `outreach serve` uses, so DIRECTORY can be published on any web host. Unchanged
+    files are left as they are.
 
     \b
     Example:

@@ -20,6 +20,7 @@ from outreach.models import Event as EventRow
 from outreach.newsletter.edition import FROZEN_STATUSES
 from outreach.podcast.summary import summary_text
 from outreach.timeutil import zone
+from outreach.urls import episode_page_url
 from outreach.workspace import Workspace
 
 
@@ -168,7 +169,6 @@ def _recordings(session: Session, content: EditionContent, tz: ZoneInfo) -> list
 def _episodes(
     session: Session, workspace: Workspace, content: EditionContent, tz: ZoneInfo
 ) -> list[LinkItem]:
-    show = workspace.settings.show
     episodes = session.scalars(
         select(Episode)
         .where(Episode.status == "published", Episode.published_at.is_not(None))
@@ -180,11 +180,6 @@ def _episodes(
         day = episode.published_at.astimezone(tz).date()
         if not content.in_window(day):
             continue
-        if episode.enclosure_url:
-            url = episode.enclosure_url
-        elif episode.audio:
-            url = show.base_url.rstrip("/") + "/" + episode.audio.lstrip("/")
-        else:
-            url = show.link
+        url = episode_page_url(workspace, episode.slug)
         items.append(LinkItem(episode.title, url, day, summary_text(episode.summary) or None))
     return items

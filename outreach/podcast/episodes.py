@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from outreach.audio import decode
@@ -235,13 +235,38 @@ def list_episodes(session: Session, status: str | None = None) -> list[Episode]:
     return list(session.scalars(query))
 
 
-def published_episodes(session: Session) -> list[Episode]:
-    """What the public may see: published episodes, newest first (people loaded)."""
+def published_episodes(
+    session: Session, *, offset: int = 0, limit: int | None = None
+) -> list[Episode]:
+    """What the public may see: published episodes, newest first (people loaded); `offset` and
+    `limit` pick one page of them."""
     return list(
         session.scalars(
             select(Episode)
             .where(Episode.status == "published")
             .options(selectinload(Episode.people))
+            .order_by(Episode.published_at.desc().nulls_last(), Episode.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+
+
+def count_published(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Episode).where(Episode.status == "published")
+        )
+        or 0
+    )
+
+
+def published_slugs(session: Session) -> list[str]:
+    """The slugs of `published_episodes`, in the same order (one light query)."""
+    return list(
+        session.scalars(
+            select(Episode.slug)
+            .where(Episode.status == "published")
             .order_by(Episode.published_at.desc().nulls_last(), Episode.id.desc())
         )
     )

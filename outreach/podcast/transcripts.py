@@ -18,18 +18,20 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from outreach.db import session_scope
 from outreach.errors import NotFoundError, TranscriptionError, ValidationError
 from outreach.fsutil import atomic_write_text
 from outreach.models import Episode, Transcript
 from outreach.podcast.episodes import get_episode
+from outreach.podcast.privacy import hidden_names, public_segments
 from outreach.transcription import Engine, ProgressCallback, Segment, TranscribeOptions
 from outreach.transcription.engines import ENGINES, load_engine
 from outreach.transcription.formats import EXPORT_FORMATS, FORMATS_REVISION, render_all
@@ -116,10 +118,13 @@ def accept_version(session: Session, transcript: Transcript) -> None:
 
 
 def publishable_version(
-    session: Session, episode: Episode, *, review_enabled: bool
+    session: Session, episode: Episode, *, review_enabled: bool, with_segments: bool = True
 ) -> Transcript | None:
-    """The version the feed and the public site may show, or None if there is none yet."""
+    """The version the feed and the public site may show, or None if there is none yet.
+    `with_segments=False` loads the (large) segments only when first read."""
     query = select(Transcript).where(Transcript.episode_id == episode.id)
+    if not with_segments:
+        query = query.options(defer(Transcript.segments))
     if review_enabled:
         return session.scalar(query.where(Transcript.accepted_at.is_not(None)).limit(1))
     return session.scalar(query.order_by(Transcript.version.desc()).limit(1))
@@ -332,9 +337,14 @@ def draft_dir(workspace: Workspace, episode: Episode, version: int) -> Path:
     return episode_dir(workspace, episode) / "transcripts" / f"v{version}"
 
 
-def render_version(episode: Episode, transcript: Transcript) -> dict[str, str]:
-    """Every export format of one version, as text keyed by file suffix."""
-    segments: list[Segment] = [cast(Segment, s) for s in transcript.segments]
+def render_version(
+    episode: Episode, transcript: Transcript, hidden: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Every export format of one version, as text keyed by file suffix; speaker labels in
+    `hidden` (guests not to be named in public, `privacy.hidden_names`) get their stand-in."""
+    segments: list[Segment] = [
+        cast(Segment, s) for s in public_segments(transcript.segments, hidden or {})
+    ]
     return render_all(segments, title=episode.title, language=episode.language or "sv")
 
 
@@ -384,7 +394,7 @@ def publish_exports(workspace: Workspace, session: Session, episode: Episode) ->
         return []
     if _exports_match(workspace, episode, transcript):
         return list(paths.values())
-    rendered = render_version(episode, transcript)
+    rendered = render_version(episode, transcript, hidden_names(episode))
     for fmt, path in paths.items():
         atomic_write_text(path, rendered[fmt])
     made_from = _made_from(episode, transcript)
@@ -406,6 +416,7 @@ def exports_are_current(workspace: Workspace, session: Session, episode: Episode
 def _made_from(episode: Episode, transcript: Transcript) -> dict[str, Any]:
     return {
         "transcript": transcript.id,
+        "hidden": sorted(hidden_names(episode)),
         "version": transcript.version,
         "title": episode.title,
         "language": episode.language,

@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from outreach.models import Episode, Person, ReviewRequest
 from outreach.podcast import transcripts
 from outreach.podcast.episodes import mix_path
+from outreach.podcast.wordtimes import segment_start_text, timings_json
 from outreach.review.rules import can_edit, is_single_track, speaker_choices
 from outreach.transcription import Word
 from outreach.workspace import Workspace
@@ -20,6 +22,9 @@ LOW_PROBABILITY = 0.5
 # A speaker's long turn (or a whole unlabelled single-track episode) is shown as paragraphs of at
 # most this many segments, each with its own edit fields.
 PARAGRAPH_SEGMENTS = 6
+UNCERTAIN = Markup(
+    '<span class="uncertain">{}<span class="visually-hidden"> (osäkert ord)</span></span>'
+)
 
 
 @dataclass
@@ -34,6 +39,23 @@ class PageSegment:
 
     def is_uncertain(self, word: Word) -> bool:
         return float(word.get("probability", 1.0)) < LOW_PROBABILITY
+
+    @property
+    def start_text(self) -> str:
+        return segment_start_text(self.start)
+
+    @property
+    def end_text(self) -> str:
+        return segment_start_text(self.end)
+
+    def marked_text(self) -> Markup:
+        """The words as text, uncertain ones marked (timings go in the page's JSON block)."""
+        if not self.words:
+            return escape(self.text)
+        return Markup(" ").join(
+            UNCERTAIN.format(w["word"]) if self.is_uncertain(w) else escape(w["word"])
+            for w in self.words
+        )
 
 
 @dataclass
@@ -58,6 +80,7 @@ class ReviewPage:
     has_audio: bool
     state: str
     editing_others: bool
+    word_times: Markup
 
     def segment_start(self, segment_id: int) -> float:
         for turn in self.turns:
@@ -114,4 +137,5 @@ def review_page(session: Session, workspace: Workspace, request: ReviewRequest) 
         has_audio=audio is not None and workspace.path(audio).is_file(),
         state=request.state,
         editing_others=others,
+        word_times=Markup(timings_json(head.segments)),
     )

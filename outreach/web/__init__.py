@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Request, Response
 
+from outreach import urls
 from outreach.secrets import secret_key
 from outreach.web import csrf, handlers
 from outreach.web.state import EXTENSION, WebState
@@ -26,6 +27,7 @@ BLUEPRINT_MODULES = [
     "outreach.web.media",
     "outreach.web.review",
     "outreach.web.links",
+    "outreach.web.site",
 ]
 
 # Pages are ours and carry no inline script or style; archive pages set their own policy.
@@ -75,7 +77,13 @@ def create_app(workspace: Workspace, *, dev_key: bool = False) -> Flask:
     for module_name in BLUEPRINT_MODULES:
         app.register_blueprint(importlib.import_module(module_name).bp)
     app.after_request(_security_headers)
-    app.context_processor(lambda: {"site_name": workspace.settings.newsletter.name})
+    app.context_processor(
+        lambda: {
+            "site_name": workspace.settings.newsletter.name,
+            "show_title": workspace.settings.show.title,
+            "show_path": urls.show_path(workspace),
+        }
+    )
     return app
 
 

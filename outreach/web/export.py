@@ -1,7 +1,9 @@
 """`outreach export-site`: the static parts of the site, laid out as the app serves them.
 
-Feeds, the show cover, published episodes' audio, cover, chapters and transcripts, the stylesheet,
-and the archive pages (rendered by the app itself, so the static copy matches what `serve` shows).
+Feeds, the show cover, published episodes' audio, cover, chapters and transcripts, the static files,
+the podcast's show and episode pages and `sitemap.xml` (from `outreach.site.render`, as `serve`
+renders them), and the archive pages (rendered by the app itself, so the static copy matches what
+`serve` shows).
 Subscribe, confirm and unsubscribe need the app and are not exported.
 """
 
@@ -12,12 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from outreach import urls
 from outreach.db import session_scope
 from outreach.errors import OutreachError
 from outreach.fsutil import atomic_write_bytes, public_mode
 from outreach.newsletter.archive import sent_editions
 from outreach.podcast.episodes import published_episodes
+from outreach.site import render
 from outreach.web import create_app, media
 from outreach.workspace import Workspace
 
@@ -57,6 +62,29 @@ def export_site(
     if destination == workspace.root or workspace.root.is_relative_to(destination):
         raise OutreachError(f"export folder {destination} must not contain the workspace")
     report = ExportReport()
+    with session_scope(workspace) as session:
+        copies = _copies(session, workspace, destination)
+        # The podcast pages and the sitemap, from the renderer `serve` uses.
+        pages = [(page.path, page.body) for page in render.all_pages(session, workspace)]
+        editions = sent_editions(session, workspace)
+    archive = [urls.ARCHIVE] + [urls.archive_path(e.slug) for e in editions]
+    total = len(copies) + len(pages) + len(archive)
+    done = 0
+    for source, target in copies:
+        _copy(source, target, report)
+        done += 1
+        if progress:
+            progress(done, total)
+    for path, body in pages + _archive_pages(workspace, archive):
+        _write(destination / path.strip("/"), path, body, report)
+        done += 1
+        if progress:
+            progress(done, total)
+    return report
+
+
+def _copies(session: Session, workspace: Workspace, destination: Path) -> list[tuple[Path, Path]]:
+    """(source, target) for the feeds, the show cover, published episodes' files, static files."""
     copies: list[tuple[Path, Path]] = []
     if workspace.feeds_dir.is_dir():
         for path in sorted(workspace.feeds_dir.rglob("*")):
@@ -70,35 +98,33 @@ def export_site(
     cover = workspace.path(workspace.settings.show.cover)
     if cover.is_file() and cover.parent.resolve() == workspace.episodes_dir.resolve():
         copies.append((cover, destination / "episodes" / cover.name))
-    with session_scope(workspace) as session:
-        for episode in published_episodes(session):
-            for name, (path, _cors) in sorted(media.published_files(workspace, episode).items()):
-                copies.append((path, destination / "episodes" / episode.slug / name))
-        editions = sent_editions(session, workspace)
+    for episode in published_episodes(session):
+        for name, (path, _cors) in sorted(media.published_files(workspace, episode).items()):
+            copies.append((path, destination / "episodes" / episode.slug / name))
     for path in sorted(STATIC_DIR.iterdir()):
         copies.append((path, destination / "static" / path.name))
     copies.append((media.FAVICON, destination / media.FAVICON.name))
+    return copies
 
-    # The archive pages come from the app, so they match `outreach serve` byte for byte.
-    app = create_app(workspace, dev_key=True)
-    pages = [urls.ARCHIVE] + [urls.archive_path(e.slug) for e in editions]
-    total = len(copies) + len(pages)
-    done = 0
-    for source, target in copies:
-        _copy(source, target, report)
-        done += 1
-        if progress:
-            progress(done, total)
-    client = app.test_client()
-    for url in pages:
+
+def _archive_pages(workspace: Workspace, paths: list[str]) -> list[tuple[str, bytes]]:
+    """The archive pages come from the app, so they match `outreach serve` byte for byte."""
+    client = create_app(workspace, dev_key=True).test_client()
+    pages = []
+    for url in paths:
         response = client.get(url)
         if response.status_code != 200:
             raise OutreachError(f"could not render {url} (status {response.status_code})")
-        data = response.get_data()
-        atomic_write_bytes(destination / url.strip("/") / "index.html", data)
-        report.files += 1
-        report.total_bytes += len(data)
-        done += 1
-        if progress:
-            progress(done, total)
-    return report
+        pages.append((url, response.get_data()))
+    return pages
+
+
+def _write(target: Path, path: str, body: bytes, report: ExportReport) -> None:
+    """A page: `<path>/index.html` for a folder path, else the file; unchanged pages are left."""
+    if path.endswith("/"):
+        target = target / "index.html"
+    if target.is_file() and target.read_bytes() == body:
+        return
+    atomic_write_bytes(target, body)
+    report.files += 1
+    report.total_bytes += len(body)

@@ -1,29 +1,16 @@
-// The review page's interactive layer. Without it the page is a plain form that works on its own.
-// Click a word to hear it, the spoken word is highlighted, speed control, edit fields open on demand.
+// The review page's interactive layer (after player.js, which it uses for the audio and the words).
+// Without it the page is a plain form that works on its own. Edit fields open on demand, "play from"
+// buttons per paragraph, and a warning before leaving with unsent edits.
 (function () {
   "use strict";
-  var root = document.documentElement;
-  root.classList.add("js");
+  var Player = window.OutreachPlayer;
 
-  function ready(fn) {
-    if (document.readyState !== "loading") fn();
-    else document.addEventListener("DOMContentLoaded", fn);
-  }
-
-  function clock(seconds) {
-    var s = Math.max(0, Math.floor(seconds));
-    var rest = s % 60;
-    return Math.floor(s / 60) + ":" + (rest < 10 ? "0" : "") + rest;
-  }
-
-  ready(function () {
+  Player.ready(function () {
     var audio = document.getElementById("review-audio");
     var form = document.querySelector(".review-form");
     if (!form) return;
-    Array.prototype.forEach.call(document.querySelectorAll(".js-only"), function (el) {
-      el.hidden = false;
-    });
     var hasConflicts = document.querySelector(".error-summary") !== null;
+    var player = audio ? Player.attach(audio, form) : null;
 
     // Warn before leaving with unsent edits (the guest's text lives only in this page until sent).
     var dirty = false;
@@ -41,13 +28,13 @@
       var text = turn.querySelector(".turn-text");
       var bar = document.createElement("p");
       bar.className = "turn-tools";
-      if (audio && text) {
+      if (player && text) {
         var play = document.createElement("button");
         play.type = "button";
         play.className = "link-like play-from";
-        play.textContent = "Spela från " + clock(parseFloat(text.dataset.start));
+        play.textContent = "Spela från " + Player.clock(parseFloat(text.dataset.start));
         play.addEventListener("click", function () {
-          seek(parseFloat(text.dataset.start));
+          player.seek(parseFloat(text.dataset.start));
         });
         bar.appendChild(play);
       }
@@ -76,50 +63,5 @@
       }
       if (bar.childNodes.length) turn.insertBefore(bar, edit || null);
     });
-
-    if (!audio) return;
-
-    function seek(seconds) {
-      if (isNaN(seconds)) return;
-      audio.currentTime = seconds;
-      var playing = audio.play();
-      if (playing && playing.catch) playing.catch(function () {});
-    }
-
-    var speedBox = document.querySelector(".speed");
-    var speed = document.getElementById("speed");
-    if (speedBox && speed) {
-      speedBox.hidden = false;
-      speed.addEventListener("change", function () {
-        audio.playbackRate = parseFloat(speed.value) || 1;
-      });
-    }
-
-    var words = Array.prototype.map.call(form.querySelectorAll(".word"), function (el) {
-      return { el: el, start: parseFloat(el.dataset.start), end: parseFloat(el.dataset.end) };
-    });
-    words.sort(function (a, b) { return a.start - b.start; });
-
-    form.addEventListener("click", function (event) {
-      var word = event.target.closest ? event.target.closest(".word") : null;
-      if (word) seek(parseFloat(word.dataset.start));
-    });
-
-    var current = null;
-    function highlight() {
-      var t = audio.currentTime;
-      var lo = 0, hi = words.length - 1, found = -1;
-      while (lo <= hi) {
-        var mid = (lo + hi) >> 1;
-        if (words[mid].start <= t) { found = mid; lo = mid + 1; } else { hi = mid - 1; }
-      }
-      var next = found >= 0 && t <= words[found].end + 0.3 ? words[found].el : null;
-      if (next === current) return;
-      if (current) current.classList.remove("current");
-      if (next) next.classList.add("current");
-      current = next;
-    }
-    audio.addEventListener("timeupdate", highlight);
-    audio.addEventListener("seeked", highlight);
   });
 })();
