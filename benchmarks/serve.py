@@ -1,5 +1,9 @@
 """`outreach serve`: waitress against Werkzeug's development server (`--dev`), in one run.
 
+waitress runs twice: with the default `[web] threads` and with one thread per client, because
+on a shared machine the kernel hands out CPU time per runnable thread, and Werkzeug's server has a
+thread per connection.
+
 Each server runs as the real command in its own process on a temporary workspace; 50 client
 threads (each with its own keep-alive connection) hammer one kind of request for a fixed time:
 the podcast feed, a 64 KiB Range request at a random offset of a 20 MB MP3, and subscribe POSTs
@@ -37,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from outreach.db import session_scope  # noqa: E402
 from outreach.models import Episode  # noqa: E402
-from outreach.workspace import init_workspace  # noqa: E402
+from outreach.workspace import WebSettings, init_workspace  # noqa: E402
 
 KEY = "benchmark-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 MP3_BYTES = 20_000_000
@@ -78,13 +82,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(root: Path, dev: bool) -> Iterator[int]:
+def server(root: Path, dev: bool, threads: int = WebSettings.threads) -> Iterator[int]:
     port = free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
         "OUTREACH_SECRET_KEY": KEY,
         "OUTREACH_NEWSLETTER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "OUTREACH_WEB_THREADS": str(threads),
     }
     args = [sys.executable, "-m", "outreach", "-w", str(root), "serve", "--port", str(port)]
     process = subprocess.Popen(
@@ -232,9 +237,20 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = make_workspace(Path(tmp))
-        for label, dev in (("waitress (serve)", False), ("Werkzeug (serve --dev)", True)):
-            with server(root, dev) as port:
-                for name, work in scenarios:
+        # All servers stay up (an idle one costs nothing); each scenario runs on one right after
+        # the other, so a change in the machine's load hits them alike.
+        with (
+            server(root, dev=False) as default_port,
+            server(root, dev=False, threads=options.clients) as many_port,
+            server(root, dev=True) as werkzeug_port,
+        ):
+            servers = [
+                (f"waitress, {WebSettings.threads} threads", default_port),
+                (f"waitress, {options.clients} threads", many_port),
+                ("Werkzeug (--dev)", werkzeug_port),
+            ]
+            for name, work in scenarios:
+                for label, port in servers:
                     load(port, work, options.clients, 1.0)  # warm up
                     r = load(port, work, options.clients, options.seconds)
                     print(

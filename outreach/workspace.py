@@ -168,7 +168,8 @@ class WebSettings:
 
     host: str = "127.0.0.1"
     port: int = bounded(8000, 1, 65535)
-    threads: int = bounded(8, 1, 1000)
+    # Threads mostly wait (disk, SQLite, SMTP); benchmarks/serve.py found 8 too few at 50 clients.
+    threads: int = bounded(16, 1, 1000)
     # The TLS proxy's address, whose X-Forwarded-For/-Proto are believed ("" believes no one).
     trusted_proxy: str = "127.0.0.1"
     confirm_link_hours: int = bounded(72, 1)
