@@ -165,3 +165,21 @@ def test_at_a_terminal_the_diff_is_shown_and_asked_about(
     accepted = run("episode", "import-feed", str(_feed(tmp_path)), input="y\n")
     assert "Wrote 1 show setting(s)" in accepted.output
     assert load_settings(workspace.settings_path).show.title == "Gammal show"
+
+
+def test_a_lock_after_the_items_downloads_nothing(
+    run: Runner, workspace: Workspace, tmp_path: Path
+) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    for n in (1, 2):
+        (served / f"{n}.mp3").write_bytes(b"\xff\xfb\x90\x64" + bytes(1000))
+    with static_server(served) as base:
+        late = _feed(served, after_items=LOCKED, name="late.xml")
+        late.write_text(
+            late.read_text(encoding="utf-8").replace("https://old.example/", base),
+            encoding="utf-8",
+        )
+        run("episode", "import-feed", "--keep-settings", "--download", str(late), expect=1)
+    assert _count(workspace) == 0
+    assert not any(p.suffix == ".mp3" for p in workspace.episodes_dir.rglob("*"))

@@ -461,6 +461,12 @@ def episode_import_feed(
         _adopt_show_settings(workspace, result.show, download=download, confirmed=yes)
 
 
+def _downloaded(done: int, total: int) -> None:
+    # Downloads run after the feed is read (the reading bar is full by then): a line now and then.
+    if done == 1 or done == total or done % 25 == 0:
+        click.echo(f"Downloading media: {done}/{total}", err=True)
+
+
 def _has_terminal() -> bool:
     return sys.stdin.isatty()
 

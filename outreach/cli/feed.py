@@ -11,12 +11,9 @@ from outreach.db import session_scope
 from outreach.errors import ConfigError, FeedError, WorkspaceError
 from outreach.feed import build as feed_build
 from outreach.feed.validate import (
-    ImageFetcher,
     Problem,
     errors_in,
-    validate_feed,
 )
-from outreach.fetch import fetch_image, read_source
 from outreach.workspace import Workspace, open_workspace
 
 
@@ -77,13 +74,12 @@ def _workspace_path() -> str | None:
     return path
 
 
-def _local_images() -> ImageFetcher | None:
-    """In a workspace, read our own cover art from disk rather than over the network."""
+def _workspace_or_none() -> Workspace | None:
+    """The workspace when there is one (its cover art is read from disk, not the network)."""
     try:
-        workspace = open_workspace(_workspace_path())
+        return open_workspace(_workspace_path())
     except (WorkspaceError, ConfigError):
         return None
-    return feed_build.local_image_fetcher(workspace)
 
 
 @feed_group.command("validate")
@@ -103,21 +99,10 @@ def feed_validate_command(source: str | None, no_fetch: bool, as_json: bool) -> 
         outreach feed validate
         outreach feed validate https://example.org/feeds/podcast.xml --json
     """
-    if source is None:
-        built = open_workspace(_workspace_path()).feeds_dir / feed_build.PODCAST_FEED
-        if not built.is_file():
-            raise FeedError(f"{built} does not exist yet: run 'outreach feed build' first")
-        source = str(built)
-    data = read_source(source)
-    fetch = None
-    if not no_fetch:
-        local = _local_images()
-
-        def fetch(url: str) -> bytes | None:
-            found = local(url) if local is not None else None
-            return found if found is not None else fetch_image(url)
-
-    problems = validate_feed(data, fetch=fetch)
+    workspace = _workspace_or_none()
+    if source is None and workspace is None:
+        open_workspace(_workspace_path())  # says why there is no workspace, in one line
+    source, problems = feed_build.validate_source(workspace, source, fetch_images=not no_fetch)
     errors = errors_in(problems)
     if as_json:
         report = {

@@ -22,6 +22,8 @@ from outreach.feed import ical
 from outreach.feed import render as feed
 from outreach.feed.podcast import PODCAST_FEED, build_podcast_feed, local_image_fetcher
 from outreach.feed.report import BuildReport, FeedFailure, FeedInvalidError
+from outreach.feed.validate import Problem, validate_feed
+from outreach.fetch import fetch_image, read_source
 from outreach.fsutil import atomic_write_bytes
 from outreach.models import Edition, Event
 from outreach.newsletter.edition import archive_entry
@@ -35,6 +37,7 @@ __all__ = [
     "FeedInvalidError",
     "build_feeds",
     "local_image_fetcher",
+    "validate_source",
 ]
 
 NEWSLETTER_FEED = "nyhetsbrev.xml"
@@ -164,3 +167,28 @@ def build_feeds(
         except FeedError as exc:
             report.failed.append(FeedFailure(name, f"feeds/{name} not written: {exc}"))
     return report
+
+
+def validate_source(
+    workspace: Workspace | None, source: str | None, *, fetch_images: bool = True
+) -> tuple[str, list[Problem]]:
+    """(what was checked, its problems) for `feed validate`: SOURCE (a file or URL), or the
+    workspace's built podcast feed. Cover art is read from the workspace when it is ours,
+    else fetched (unless `fetch_images` is false)."""
+    if source is None:
+        if workspace is None:
+            raise FeedError("no feed given and no workspace: give a FILE or URL")
+        built = workspace.feeds_dir / PODCAST_FEED
+        if not built.is_file():
+            raise FeedError(f"{built} does not exist yet: run 'outreach feed build' first")
+        source = str(built)
+    data = read_source(source)
+    fetch = None
+    if fetch_images:
+        local = local_image_fetcher(workspace) if workspace is not None else None
+
+        def fetch(url: str) -> bytes | None:
+            found = local(url) if local is not None else None
+            return found if found is not None else fetch_image(url)
+
+    return source, validate_feed(data, fetch=fetch)

@@ -87,9 +87,10 @@ def import_feed(
     options: ImportOptions,
     *,
     on_bytes: Callable[[int], None] | None = None,
-    on_download: Callable[[], None] | None = None,
+    on_download: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Stream the feed at `path` into the database; the show is returned, not yet applied."""
+    """Stream the feed at `path` into the database; the show is returned, not yet applied.
+    `on_bytes(n)` reports reading progress, `on_download(done, total)` the downloads."""
     reader = FeedReader(path, on_bytes)
     report = ImportReport(warnings=reader.warnings)
     result = ImportResult(report=report)

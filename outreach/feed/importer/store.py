@@ -53,7 +53,7 @@ class EpisodeWriter:
         *,
         language: str,
         download_audio: bool = False,
-        on_download: Callable[[], None] | None = None,
+        on_download: Callable[[int, int], None] | None = None,
     ) -> None:
         self.session = session
         self.workspace = workspace
@@ -62,6 +62,8 @@ class EpisodeWriter:
         self.download_audio = download_audio
         self.on_download = on_download
         self.pending: list[FeedItem] = []
+        # (episode id, item, only if the earlier import left it remote), fetched by `finish`.
+        self.downloads: list[tuple[int, FeedItem, bool]] = []
         self.slugs = set(session.scalars(select(Episode.slug)))
         self._next_number: dict[str, int] = {}
 
@@ -71,7 +73,19 @@ class EpisodeWriter:
             self.flush()
 
     def finish(self) -> None:
+        """Write what is pending, then download (after the caller's last check on the feed, so
+        a refused import fetches nothing)."""
         self.flush()
+        total = len(self.downloads)
+        for done, (episode_id, item, only_missing) in enumerate(self.downloads, start=1):
+            episode = self.session.get(Episode, episode_id)
+            if episode is not None and not (
+                only_missing and (episode.audio or not episode.enclosure_url)
+            ):
+                download_episode_audio(self.workspace, episode, item, self.report)
+            if self.on_download is not None:
+                self.on_download(done, total)
+        self.session.flush()
 
     def flush(self) -> None:
         if not self.pending:
@@ -89,10 +103,10 @@ class EpisodeWriter:
         self.report.added.extend(item.title for item in new)
         if self.download_audio:
             # Left as it is, except that --download fetches audio an earlier import did not.
-            self._download(
-                [(known[i.guid], i) for i in batch if i.guid in known], only_missing=True
+            self.downloads.extend((known[i.guid], i, True) for i in batch if i.guid in known)
+            self.downloads.extend(
+                (episode_id, i, False) for episode_id, i in zip(ids, new, strict=True)
             )
-            self._download(list(zip(ids, new, strict=True)), only_missing=False)
 
     def _unique_slug(self, title: str) -> str:
         base = slugify(title)
@@ -142,17 +156,6 @@ class EpisodeWriter:
         if kept:
             self.session.execute(insert(cast(Table, Meta.__table__)), kept)
         return ids
-
-    def _download(self, pairs: list[tuple[int, FeedItem]], *, only_missing: bool) -> None:
-        for episode_id, item in pairs:
-            episode = self.session.get(Episode, episode_id)
-            if episode is None or (only_missing and (episode.audio or not episode.enclosure_url)):
-                continue
-            download_episode_audio(self.workspace, episode, item, self.report)
-            if self.on_download is not None:
-                self.on_download()
-        self.session.flush()
-        self.session.expunge_all()
 
 
 def download_episode_audio(
