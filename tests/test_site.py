@@ -326,3 +326,24 @@ def test_a_show_link_without_a_path_is_refused(
     monkeypatch.setenv("OUTREACH_SHOW_LINK", "https://example.org/")
     with pytest.raises(ConfigError, match="subscribe page"):
         create_app(open_workspace(workspace.root), dev_key=True)
+
+
+def test_export_site_removes_an_unpublished_episode_from_the_static_copy(
+    workspace: Workspace, run: Runner, tmp_path: Path
+) -> None:
+    publish(workspace, "ett", "Ett avsnitt", audio=speech_mp3(tmp_path))
+    publish(workspace, "tva", "Två avsnitt", audio=speech_mp3(tmp_path))
+    target = tmp_path / "site"
+    run("export-site", str(target))
+    assert (target / "digitalsamtal/tva/index.html").is_file()
+    assert (target / "episodes/tva/tva.mp3").is_file()
+    (target / "egen-fil.txt").write_text("the host's own file")
+    run("episode", "unpublish", "tva")
+    result = run("export-site", str(target))
+    assert "1 unpublished episode folders removed" not in result.output  # two: page and media
+    assert "2 unpublished episode folders removed" in result.output
+    assert not (target / "digitalsamtal/tva").exists() and not (target / "episodes/tva").exists()
+    assert (target / "digitalsamtal/ett/index.html").is_file()
+    assert (target / "episodes/ett/ett.mp3").is_file() and (target / "egen-fil.txt").is_file()
+    assert "tva" not in (target / "sitemap.xml").read_text(encoding="utf-8")
+    assert "Två avsnitt" not in (target / "digitalsamtal/index.html").read_text(encoding="utf-8")
