@@ -21,6 +21,7 @@ UNSUBSCRIBE = "/u/"
 REVIEW = "/granska/"
 LINK = "/l/"
 SITEMAP = "/sitemap.xml"
+PODCAST_FEED = "podcast.xml"
 STATIC = "/static/"
 EPISODE_FILES = "/episodes/"
 # Show-page pages past the first: `<show>/sida/2/` (a path, not a query, so a static copy works).
@@ -100,6 +101,12 @@ def show_path(workspace: Workspace, page: int = 1) -> str:
 
 def episode_path(workspace: Workspace, slug: str) -> str:
     return f"{show_path(workspace)}{urllib.parse.quote(slug, safe='')}/"
+
+
+def podcast_feed_url(workspace: Workspace) -> str:
+    """The podcast feed as published: `[show] base_url` + `feeds/podcast.xml` (as `feed build`
+    writes it)."""
+    return quoted(workspace.settings.show.base_url, "feeds", PODCAST_FEED)
 
 
 def show_page_url(workspace: Workspace) -> str:

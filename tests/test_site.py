@@ -16,9 +16,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from outreach.db import session_scope
-from outreach.models import Edition, Episode
+from outreach.errors import ConfigError
+from outreach.models import Edition, Episode, Person
 from outreach.newsletter.compose import select_content
-from outreach.podcast import transcripts
+from outreach.podcast import privacy, transcripts
 from outreach.web import create_app
 from outreach.workspace import Workspace, open_workspace
 
@@ -288,3 +289,61 @@ def test_one_hour_episode_page_stays_small(workspace: Workspace, client: FlaskCl
     assert sum(len(s["words"]) for s in segments) == 9600
     assert len(html) < 250_000, len(html)
     assert html.count(b'class="segment"') == 640
+
+
+def test_imported_episode_with_audio_elsewhere_gets_a_link_but_no_player(
+    workspace: Workspace, client: FlaskClient
+) -> None:
+    publish(workspace, "gammalt", "Gammalt avsnitt", segments=[])
+    with session_scope(workspace) as s:
+        episode = s.scalar(select(Episode).where(Episode.slug == "gammalt"))
+        assert episode is not None
+        episode.enclosure_url = "https://old-host.example/audio/gammalt.mp3"
+    html = text_of(client.get(f"{SHOW}gammalt/"))
+    assert "<audio" not in html  # the page itself requests nothing from the old host
+    assert 'href="https://old-host.example/audio/gammalt.mp3"' in html
+    assert 'property="og:audio" content="https://old-host.example/audio/gammalt.mp3"' in html
+
+
+def test_several_unnamed_guests_are_numbered_and_named_ones_kept() -> None:
+    episode = Episode(slug="x", title="x")
+    episode.people = [
+        Person(name="Anna Andersson", role="guest", consent_named=True),
+        Person(name="Bo Berg", role="guest", consent_named=False),
+        Person(name="Cecilia  Ek", role="guest", consent_named=False),
+        Person(name="Karin Värd", role="host"),
+    ]
+    hidden = privacy.hidden_names(episode)
+    assert hidden == {"bo berg": "Gäst 1", "cecilia ek": "Gäst 2"}
+    segments = [{"speaker": "Cecilia Ek"}, {"speaker": "BO BERG"}, {"speaker": "Anna Andersson"}]
+    public = privacy.public_segments(segments, hidden)
+    assert [s["speaker"] for s in public] == ["Gäst 2", "Gäst 1", "Anna Andersson"]
+
+
+def test_a_show_link_without_a_path_is_refused(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OUTREACH_SHOW_LINK", "https://example.org/")
+    with pytest.raises(ConfigError, match="subscribe page"):
+        create_app(open_workspace(workspace.root), dev_key=True)
+
+
+def test_export_site_removes_an_unpublished_episode_from_the_static_copy(
+    workspace: Workspace, run: Runner, tmp_path: Path
+) -> None:
+    publish(workspace, "ett", "Ett avsnitt", audio=speech_mp3(tmp_path))
+    publish(workspace, "tva", "Två avsnitt", audio=speech_mp3(tmp_path))
+    target = tmp_path / "site"
+    run("export-site", str(target))
+    assert (target / "digitalsamtal/tva/index.html").is_file()
+    assert (target / "episodes/tva/tva.mp3").is_file()
+    (target / "egen-fil.txt").write_text("the host's own file")
+    run("episode", "unpublish", "tva")
+    result = run("export-site", str(target))
+    assert "1 unpublished episode folders removed" not in result.output  # two: page and media
+    assert "2 unpublished episode folders removed" in result.output
+    assert not (target / "digitalsamtal/tva").exists() and not (target / "episodes/tva").exists()
+    assert (target / "digitalsamtal/ett/index.html").is_file()
+    assert (target / "episodes/ett/ett.mp3").is_file() and (target / "egen-fil.txt").is_file()
+    assert "tva" not in (target / "sitemap.xml").read_text(encoding="utf-8")
+    assert "Två avsnitt" not in (target / "digitalsamtal/index.html").read_text(encoding="utf-8")

@@ -97,6 +97,7 @@ def export_site(workspace: Workspace, directory: Path) -> None:
         report = export(workspace, directory, progress=progress)
     click.echo(
         f"Exported to {directory}: {report.files} files written ({report.total_bytes} bytes)"
+        + (f", {report.removed} unpublished episode folders removed" if report.removed else "")
     )
 
 

@@ -13,7 +13,6 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from outreach import urls
-from outreach.feed.podcast import podcast_feed_url
 from outreach.fsutil import file_inside
 from outreach.models import Episode
 from outreach.podcast.episodes import count_published, published_episodes
@@ -177,7 +176,7 @@ def show_header(workspace: Workspace) -> ShowPage:
         hosts=list(show.hosts),
         cover_path=cover_path,
         cover_url=cover_url,
-        feed_url=podcast_feed_url(workspace),
+        feed_url=urls.podcast_feed_url(workspace),
         platforms=_platforms(workspace),
         episodes=[],
         page=1,

@@ -33,6 +33,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 class ExportReport:
     files: int = 0
     total_bytes: int = 0
+    removed: int = 0
 
 
 def _copy(source: Path, target: Path, report: ExportReport) -> None:
@@ -80,7 +81,32 @@ def export_site(
         done += 1
         if progress:
             progress(done, total)
+    written = {destination / path.strip("/") for path, _body in pages}
+    report.removed = _prune(destination, workspace, copies, written)
     return report
+
+
+def _prune(
+    destination: Path, workspace: Workspace, copies: list[tuple[Path, Path]], pages: set[Path]
+) -> int:
+    """Remove what an earlier export wrote for episodes that are no longer published (their
+    folders under `episodes/` and their pages under the show path), so a static copy never keeps
+    what `serve` no longer shows. Only those two places are touched."""
+    kept = {target.parent for _source, target in copies}
+    removed = 0
+    episodes = destination / "episodes"
+    stale = (
+        [f for f in episodes.iterdir() if f.is_dir() and f not in kept] if episodes.is_dir() else []
+    )
+    show = destination / urls.show_path(workspace).strip("/")
+    if show != destination and show.is_dir():
+        for folder in sorted(show.rglob("index.html")):
+            if folder.parent != show and folder.parent not in pages:
+                stale.append(folder.parent)
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def _copies(session: Session, workspace: Workspace, destination: Path) -> list[tuple[Path, Path]]:

@@ -12,6 +12,7 @@ from flask.blueprints import BlueprintSetupState
 
 from outreach import urls
 from outreach.db import session_scope
+from outreach.errors import ConfigError
 from outreach.site import render
 from outreach.site.episode import episode_page
 from outreach.site.show import show_page
@@ -60,6 +61,11 @@ def sitemap() -> Response:
 @bp.record_once
 def _add_routes(state: BlueprintSetupState) -> None:
     base = urls.show_path(state.app.extensions[EXTENSION].workspace)
+    if base == "/":
+        raise ConfigError(
+            "[show] link needs a path below the site's root (e.g. https://example.org/digitalsamtal/):"
+            " / is the subscribe page"
+        )
     state.add_url_rule(base, "show", show)
     state.add_url_rule(f"{base}{urls.SHOW_PAGES}/<int:number>/", "show_page", show_numbered)
     state.add_url_rule(f"{base}<slug>/", "episode", episode)
