@@ -297,16 +297,17 @@ def test_imap_over_tls_verifies_the_certificate(
 def test_a_confirmation_that_bounces_marks_the_pending_address(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: SmtpSink
 ) -> None:
-    from outreach.mail.confirmation import send_confirmation
+    from outreach.mail.confirmation import send_due_confirmations
+    from outreach.subscribers import queue
 
     monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", sink.url)
     monkeypatch.setenv("OUTREACH_MAIL_BOUNCE_ADDRESS", "bounces@kraftsamling.se")
     workspace = open_workspace(init_workspace(tmp_path / "ws").root)
     with session_scope(workspace) as session:
-        add_subscriber(session, "sara.holm@civil.example")  # pending: signed up on the web
-    send_confirmation(
-        workspace, "sara.holm@civil.example", name=None, language="sv", link="https://x/c/t"
-    )
+        pending = add_subscriber(session, "sara.holm@civil.example")  # signed up on the web
+        queue.enqueue(session, pending, "confirm")
+    with session_scope(workspace) as session:
+        assert send_due_confirmations(session, workspace, key=TEST_KEY).sent == 1
     assert sink.envelopes == [("bounces@kraftsamling.se", ["sara.holm@civil.example"])]
     box = tmp_path / "Maildir"
     _maildir(box, [sample("qmail-hard.eml", workspace)])

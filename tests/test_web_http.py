@@ -58,7 +58,7 @@ def _sample_url(rule: Any) -> str:
 def test_head_answers_like_get_on_every_get_route(site: str, workspace: Workspace) -> None:
     app = create_app(workspace)
     with session_scope(workspace) as session:
-        sub = subscribers.subscribe(session, "anna@example.se", source="test")
+        sub = subscribers.add_subscriber(session, "anna@example.se", source="test")
         assert sub is not None
         unsubscribe = "/u/" + subscribers.unsubscribe_token(TEST_KEY, sub)
     urls = {_sample_url(rule) for rule in app.url_map.iter_rules() if "GET" in rule.methods}

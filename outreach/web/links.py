@@ -22,8 +22,10 @@ bp = Blueprint("links", __name__)
 @bp.route(urls.LINK + "<slug>/<int:position>", methods=["GET"])
 def follow(slug: str, position: int) -> Response:
     with session_scope(current_workspace()) as session:
-        # HEAD (link checkers, previews) is answered but not counted as a click.
-        url = follow_link(session, slug, position, count=request.method == "GET")
+        # HEAD (link checkers, previews) is answered but not counted as a click. Views see HEAD as
+        # GET (web/__init__.py), so ask the WSGI environ, which keeps the real method.
+        real_method = request.environ.get("REQUEST_METHOD", "GET")
+        url = follow_link(session, slug, position, count=real_method == "GET")
     if url is None:
         return error_page(404, "Länken finns inte. Kontrollera adressen i nyhetsbrevet.")
     response = redirect(url, code=302)

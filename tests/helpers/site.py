@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from outreach.audio.normalize import ffmpeg_exe
+from outreach.audio.decode import ffmpeg_exe
 from outreach.db import session_scope
 from outreach.models import Episode, Person
 from outreach.podcast import transcripts
