@@ -351,27 +351,3 @@ def test_internationalised_addresses(
     result = states(workspace)
     assert result["lång@exempel.se"] == "failed_permanent"  # SMTPUTF8 is not supported
     assert report.counts.balanced and report.counts["sent"] == 2
-
-
-def test_the_ledger_commits_in_batches(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sink: tuple[ScriptedHandler, SinkController]
-) -> None:
-    from outreach.mail.ledger import DeliveryLedger
-
-    handler, controller = sink
-    workspace = make_workspace(tmp_path / "ws", controller.url, monkeypatch, count=60)
-    transactions: list[int] = []
-    real = DeliveryLedger._write
-
-    def counting(
-        self: DeliveryLedger, statements: list[tuple[str, dict[str, object]]]
-    ) -> list[int]:
-        transactions.append(len(statements))
-        return real(self, statements)
-
-    monkeypatch.setattr(DeliveryLedger, "_write", counting)
-    report = send.send_edition(workspace, SLUG)
-    assert report.counts["sent"] == 60 and len(handler.log) == 60
-    # One claim and one record per batch of CLAIM_BATCH, not two commits per message.
-    assert len(transactions) <= 2 * (60 // CLAIM_BATCH + 4), transactions
-    assert sum(transactions) == 120  # still a claim and an outcome for every message
