@@ -46,7 +46,12 @@ def schedule_edition(
 ) -> Edition:
     """Schedule a composed edition for `at` (aware); replaces an earlier schedule."""
     row = edition_row(session, slug)
-    if row.status not in ("composed", "sending", "paused"):
+    if row.status == "paused":
+        raise ValidationError(
+            f"edition {slug} is paused: fix the cause and resume it with "
+            f"'outreach newsletter send {slug}'"
+        )
+    if row.status not in DUE_STATUSES:
         raise ValidationError(f"edition {slug} is {row.status}: only a composed edition is sent")
     check_time(slug, at, now=now)
     row.scheduled_at = at.astimezone(dt.UTC)
