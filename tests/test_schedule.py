@@ -182,3 +182,43 @@ def test_run_due_command_sends_a_missed_slot_late(
     assert len(handler.log) == 1
     assert run("run-due").output == ""
     assert "sent late" in run("newsletter", "status", SECOND).output
+
+
+def test_run_due_sends_queued_confirmations_and_tells_the_editor(
+    tmp_path: Path,
+    sink: tuple[ScriptedHandler, SinkController],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One `run-due` does all that has come due: a scheduled edition (then a notice to the editor)
+    and a sign-up's confirmation mail from the queue; the next run sends nothing again."""
+    from click.testing import CliRunner
+
+    from outreach.cli import cli
+    from outreach.subscribers import queue
+
+    handler, _ = sink
+    monkeypatch.setenv("OUTREACH_SECRET_KEY", "test-key-0123456789abcdefghijklmnopqrstuvwxyz")
+    monkeypatch.setenv("OUTREACH_NEWSLETTER_EDITOR_ADDRESS", "redaktionen@kraftsamling.se")
+    workspace = two_editions(tmp_path / "ws", count=2)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    with session_scope(workspace) as session:
+        pending = add_subscriber(session, "ny@kommun.se", name="Ny Läsare")
+        assert queue.enqueue(session, pending, "confirm")
+        schedule.schedule_edition(
+            session, workspace, FIRST, past, now=past - dt.timedelta(minutes=1)
+        )
+    result = CliRunner().invoke(cli, ["-w", str(workspace.root), "run-due"])
+    assert result.exit_code == 0, result.output
+    assert "Confirmation mails: 1 sent" in result.output, result.output
+    recipients = Counter(r.rcpt_to[0] for r in handler.log)
+    assert recipients == {
+        "ny@kommun.se": 1,
+        "person0@kommun.se": 1,
+        "person1@kommun.se": 1,
+        "redaktionen@kraftsamling.se": 1,
+    }
+    notice = next(r for r in handler.log if r.rcpt_to[0] == "redaktionen@kraftsamling.se")
+    assert f"Utskicket av {FIRST} är klart" in str(notice.message["Subject"])
+    again = CliRunner().invoke(cli, ["-w", str(workspace.root), "run-due"])
+    assert again.exit_code == 0 and again.output == "", again.output
+    assert len(handler.log) == 4

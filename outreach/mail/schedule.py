@@ -12,6 +12,7 @@ note) rather than mail everyone a broken edition; warnings were accepted when it
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from outreach.db import session_scope
 from outreach.errors import MailError, OutreachError, ValidationError
 from outreach.mail.checks import check_edition
 from outreach.mail.lock import SendBusyError, send_lock
+from outreach.mail.notify import notify_editor, send_outcome_notice
 from outreach.mail.plan import SendOptions, normalized_segments
 from outreach.mail.send import SendReport, send_locked
 from outreach.mail.transport import Transport
@@ -29,6 +31,8 @@ from outreach.models import Edition, utcnow
 from outreach.newsletter.edition import edition_row
 from outreach.timeutil import zone
 from outreach.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 # Sent later than this after its slot, a scheduled edition carries a note saying so.
 LATE_AFTER = dt.timedelta(minutes=10)
@@ -183,7 +187,8 @@ def _send_due(
             f"{now.astimezone(tz):%Y-%m-%d %H:%M} (run-due did not run at the time)"
         )
     with session_scope(workspace) as session:
-        segments = edition_row(session, slug).scheduled_segments or []
+        row = edition_row(session, slug)
+        segments, subject = row.scheduled_segments or [], row.subject
     _note(workspace, slug, outcome.note or "sending as scheduled")
     try:
         outcome.report = send_locked(
@@ -195,7 +200,19 @@ def _send_due(
     except MailError as exc:  # the server or the login: the next run resumes where this stopped
         outcome.error = f"stopped: {exc}; the next run-due resumes it"
         _note(workspace, slug, outcome.error)
+    if outcome.report is not None and not outcome.report.interrupted:
+        _tell_editor(workspace, slug, subject, outcome.report)
     return outcome
+
+
+def _tell_editor(workspace: Workspace, slug: str, subject: str, report: SendReport) -> None:
+    """`[newsletter] editor_address` hears that a scheduled send finished or paused. A notice
+    that cannot be sent is logged, never allowed to hide the send's own outcome."""
+    title, body = send_outcome_notice(slug, subject, report.counts.by_state, report.paused)
+    try:
+        notify_editor(workspace, title, body)
+    except OutreachError as exc:
+        log.warning("run-due: the editor's notice about %s was not sent: %s", slug, exc)
 
 
 def _note(workspace: Workspace, slug: str, note: str, *, cancel: bool = False) -> None:
