@@ -49,6 +49,8 @@ MP3_LEVEL_OFFSET_DB = 0.45
 # LU, check.TARGET_TOLERANCE_LU; the margin covers ebur128's one printed decimal). After
 # MAX_ATTEMPTS encodes an MP3 that still breaks the promise is refused, not written.
 LOUDNESS_TOLERANCE_LU = 0.4
+# BS.1770 measures 400 ms blocks: anything shorter has no loudness at all.
+MIN_SECONDS = 0.4
 MAX_ATTEMPTS = 4
 
 
@@ -118,7 +120,7 @@ def normalize_loudness(
     with tempfile.TemporaryDirectory(prefix=".normalize-", dir=output.parent) as work_name:
         work = Path(work_name)
         before, programme = record_programme(
-            decode_blocks(sources, channels, sample_rate),
+            decode_blocks(sources, channels, sample_rate, remove_dc=True),
             work,
             channels,
             sample_rate,
@@ -126,6 +128,11 @@ def normalize_loudness(
             progress=progress,
             total_seconds=duration_hint,
         )
+        if before.duration_seconds < MIN_SECONDS:
+            raise AudioError(
+                f"the audio lasts {before.duration_seconds:.2f} s: loudness (BS.1770) needs at"
+                f" least {MIN_SECONDS:g} s"
+            )
         if not math.isfinite(before.integrated_lufs):
             raise AudioError("the audio is silent (below -70 LUFS): nothing to normalise")
         aim = _Aim(target_lufs, ceiling_dbtp, ceiling_dbtp - ENCODER_HEADROOM_DB)
