@@ -110,9 +110,11 @@ def normalize_loudness(
     One decode (cached as float32 on disk next to the output, with the limiter's control records),
     a plan that predicts from those records how much loudness the limiter will take off and
     solves for the gain that makes up for it, then one encode whose output is measured while it
-    is written. Only if that measurement misses
-    (by more than LOUDNESS_TOLERANCE_LU, or peaks over the ceiling) is the encode redone, with
-    the encoder's observed level offset and peak overshoot taken into account.
+    is written (by ffmpeg's decoder and `ebur128`, see `check`). Only if that measurement
+    misses (by more than LOUDNESS_TOLERANCE_LU, or peaks over the ceiling) is the encode redone,
+    with the encoder's observed level offset and peak overshoot taken into account. A target
+    out of reach, or an MP3 still breaking the promise after MAX_ATTEMPTS encodes, raises
+    AudioError and leaves no file.
     """
     if not sources:
         raise AudioError("no source audio")
@@ -138,6 +140,7 @@ def normalize_loudness(
         aim = _Aim(target_lufs, ceiling_dbtp, ceiling_dbtp - ENCODER_HEADROOM_DB)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             plan = _plan(programme, aim, work / "gains.f32", progress, first=attempt == 1)
+            _check_reachable(aim, plan)
             encoded, after = encode_and_check(
                 programme,
                 plan,
@@ -192,16 +195,19 @@ def _plan(
     return plan
 
 
-def _landed(aim: _Aim, plan: Plan, after: Measurement, *, last: bool) -> bool:
-    """Whether the encoded MP3 is good; if not, revise `aim` from what it measured, or (on the
-    `last` attempt, or when no gain can reach the target) refuse with the reason."""
+def _check_reachable(aim: _Aim, plan: Plan) -> None:
+    """Refuse before encoding when no gain reaches the target under the ceiling."""
     if abs(aim.planned_lufs - plan.lufs) > LOUDNESS_TOLERANCE_LU:
-        # No gain reaches the target under this ceiling: encoding again won't help.
         raise AudioError(
             f"{aim.target_lufs:g} LUFS is out of reach under the {aim.ceiling_dbtp:g} dBTP"
             f" ceiling (the limiter would have to cut more than {MAX_MAKEUP_DB:g} dB);"
             " lower [audio] target_lufs"
         )
+
+
+def _landed(aim: _Aim, plan: Plan, after: Measurement, *, last: bool) -> bool:
+    """Whether the encoded MP3 is good; if not, revise `aim` from what it measured, or (on the
+    `last` attempt) refuse with the reason."""
     broken = problems(after, target_lufs=aim.target_lufs, ceiling_dbtp=aim.ceiling_dbtp)
     loudness_error = aim.target_lufs - after.integrated_lufs
     peak_excess = after.true_peak_dbtp - aim.ceiling_dbtp
