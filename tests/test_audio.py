@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,29 @@ def test_encoder_failure_leaves_nothing_behind(tmp_path: Path) -> None:
             dual_mono=True,
         )
     assert list(output.parent.iterdir()) == []
+
+
+def test_audio_too_short_for_bs1770_is_refused(tmp_path: Path) -> None:
+    short = tmp_path / "kort.wav"
+    subprocess.run(
+        [decode.ffmpeg_exe(), "-v", "error", "-i", str(SPEECH), "-t", "0.25", str(short)],
+        check=True,
+    )
+    output = tmp_path / "out" / "episode.mp3"
+    with pytest.raises(
+        AudioError, match=r"lasts 0.25 s: loudness \(BS.1770\) needs at least 0.4 s"
+    ):
+        normalize_loudness(
+            [short],
+            output,
+            target_lufs=-16.0,
+            ceiling_dbtp=-1.0,
+            channels=1,
+            sample_rate=44100,
+            bitrate_kbps=96,
+            dual_mono=True,
+        )
+    assert not output.exists()
 
 
 def test_an_unreachable_target_is_refused_not_written(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 import shutil
 import struct
@@ -206,6 +207,10 @@ def normalised(run: Runner, workspace: Workspace, cover: Path, chapters: Path) -
     guid = episode(workspace, "mote-i-umea").guid
     result = run("episode", "normalize", "mote-i-umea")
     assert "Before: -23.1 LUFS" in result.output
+    # A percentage per pass, also when stderr is not a terminal.
+    assert re.search(r"^pass 1: measuring [1-9]\d%$", result.stderr, re.M), result.stderr
+    for line in ("pass 1: measuring 100%", "pass 2: planning the limiter 100%", "encoding 100%"):
+        assert line in result.stderr, result.stderr
     assert "After:  -16." in result.output
     ep = episode(workspace, "mote-i-umea")
     assert ep.guid == guid

@@ -90,7 +90,7 @@ def test_checkpoint_is_what_openai_whisper_loads(run: Runner, tmp_path: Path) ->
     config = json.loads((resolve_model("base").path / "config.json").read_text())
     assert load(out)["alignment_heads"] == config["alignment_heads"]
     # Spot-check the fused split against the CTranslate2 tensor it came from.
-    from outreach.transcription.ct2_convert import open_model_bin
+    from outreach.transcription.ct2_reader import open_model_bin
 
     with open_model_bin(resolve_model("base").path / "model.bin") as ct2:
         fused = np.array(ct2.array("decoder/layer_3/attention/linear_1/weight"), np.float32)

@@ -207,6 +207,7 @@ def test_multitrack_turns_are_in_spoken_order_in_every_export(studio: Workspace)
     start, his question came before her reply in JSON, TXT and HTML, and her next answer had no
     name. Every export now lists the four turns in order, each named, none overlapping."""
     expected = ["Jonatan", "Karin", "Jonatan", "Karin"]
+    assert "(2 tracks × 11 s, language en)" in studio.outputs["turer"].stderr  # type: ignore[attr-defined]
     segments = segments_of(studio, "turer")
     assert _turns([s["speaker"] for s in segments]) == expected
     _in_order_without_overlap([(s["start"], s["end"]) for s in segments])

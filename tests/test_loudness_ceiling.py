@@ -44,7 +44,9 @@ def _normalise(case: Bursts, folder: Path) -> Path:
     "case",
     GRID,
     ids=[
-        f"{c.width_ms:g}ms-{c.level_lufs:g}LUFS-crest{c.crest_db:g}{'-steady' if c.steady else ''}"
+        f"{c.width_ms:g}ms-{c.level_lufs:g}LUFS-crest{c.crest_db:g}"
+        + ("-steady" if c.steady else "")
+        + (f"-dc{c.dc_offset:g}" if c.dc_offset else "")
         for c in GRID
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,31 @@ def test_words_wholly_inside_a_silence_are_dropped() -> None:
     assert (report.silent_segments, report.silent_words) == (1, 5)
     untimed = drop_silent_text([seg(3, 6.0, 8.0, "Tack.", timed=False)], silences, report)
     assert untimed == []
+
+
+def test_the_sorted_search_agrees_with_checking_every_silence() -> None:
+    """drop_silent_text searches sorted silences (it checked every word against every silence:
+    0.66 s at 180 minutes); unsorted, overlapping and nested silences give the same answer."""
+    rng = random.Random(15)
+    for _ in range(200):
+        silences = []
+        for _ in range(rng.randint(1, 8)):
+            start = rng.uniform(0, 60)
+            silences.append((start, start + rng.uniform(0.5, 15)))
+        segments = [
+            seg(i, start, start + rng.uniform(0.3, 6), " ".join(["ord"] * rng.randint(1, 6)))
+            for i, start in enumerate(sorted(rng.uniform(0, 70) for _ in range(12)))
+        ]
+        expected = [
+            [
+                w
+                for w in s["words"]
+                if not any(a <= w["start"] and w["end"] <= b for a, b in silences)
+            ]
+            for s in segments
+        ]
+        kept = drop_silent_text(segments, silences, GuardReport())
+        assert [s["words"] for s in kept] == [words for words in expected if words]
 
 
 @pytest.fixture(scope="module")

@@ -47,6 +47,8 @@ class AudioInfo:
 # Input sanity (`_check_plausible`): no speech is recorded below 8 kHz; a decoded length may
 # differ from the container's by a few seconds (VBR estimates) but not by half.
 MIN_SAMPLE_RATE = 8000
+# Below any voice or room tone (and below the K-weighting's 38 Hz high-pass): only DC goes.
+DC_CUTOFF_HZ = 5
 DURATION_SLACK_SECONDS = 5.0
 DURATION_RATIO = 1.5
 _STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: Audio: ([^,\s]+)[^,]*, (\d+) Hz, ([^,]+)")
@@ -188,25 +190,30 @@ def decode_blocks(
     channels: int,
     sample_rate: int,
     block_frames: int = BLOCK_FRAMES,
+    *,
+    remove_dc: bool = False,
 ) -> Iterator[Block]:
     """Yield float32 blocks of shape (frames, channels); several sources are mixed (summed).
 
     Tracks recorded in one session are summed sample by sample (ffmpeg `amix` with
     `normalize=0`, so the mix is the plain sum and the loudness stage sets the level).
+    `remove_dc` high-passes at DC_CUTOFF_HZ: a DC offset is inaudible (the K-weighting ignores
+    it) but counts in every peak, so left in, it makes the limiter cut the whole programme.
     """
     command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error"]
     for source in sources:
         command += ["-i", str(source)]
+    dc = f",highpass=f={DC_CUTOFF_HZ}" if remove_dc else ""
     if len(sources) > 1:
         inputs = "".join(f"[{i}:a:0]" for i in range(len(sources)))
         command += [
             "-filter_complex",
-            f"{inputs}amix=inputs={len(sources)}:duration=longest:normalize=0[mix]",
+            f"{inputs}amix=inputs={len(sources)}:duration=longest:normalize=0{dc}[mix]",
             "-map",
             "[mix]",
         ]
     else:
-        command += ["-map", "0:a:0"]
+        command += ["-map", "0:a:0"] + (["-af", dc[1:]] if dc else [])
     command += ["-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "-c:a", "pcm_f32le"]
     command += ["pipe:1"]
     frame_bytes = 4 * channels

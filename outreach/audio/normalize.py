@@ -49,6 +49,8 @@ MP3_LEVEL_OFFSET_DB = 0.45
 # LU, check.TARGET_TOLERANCE_LU; the margin covers ebur128's one printed decimal). After
 # MAX_ATTEMPTS encodes an MP3 that still breaks the promise is refused, not written.
 LOUDNESS_TOLERANCE_LU = 0.4
+# BS.1770 measures 400 ms blocks: anything shorter has no loudness at all.
+MIN_SECONDS = 0.4
 MAX_ATTEMPTS = 4
 
 
@@ -108,9 +110,11 @@ def normalize_loudness(
     One decode (cached as float32 on disk next to the output, with the limiter's control records),
     a plan that predicts from those records how much loudness the limiter will take off and
     solves for the gain that makes up for it, then one encode whose output is measured while it
-    is written. Only if that measurement misses
-    (by more than LOUDNESS_TOLERANCE_LU, or peaks over the ceiling) is the encode redone, with
-    the encoder's observed level offset and peak overshoot taken into account.
+    is written (by ffmpeg's decoder and `ebur128`, see `check`). Only if that measurement
+    misses (by more than LOUDNESS_TOLERANCE_LU, or peaks over the ceiling) is the encode redone,
+    with the encoder's observed level offset and peak overshoot taken into account. A target
+    out of reach, or an MP3 still breaking the promise after MAX_ATTEMPTS encodes, raises
+    AudioError and leaves no file.
     """
     if not sources:
         raise AudioError("no source audio")
@@ -118,7 +122,7 @@ def normalize_loudness(
     with tempfile.TemporaryDirectory(prefix=".normalize-", dir=output.parent) as work_name:
         work = Path(work_name)
         before, programme = record_programme(
-            decode_blocks(sources, channels, sample_rate),
+            decode_blocks(sources, channels, sample_rate, remove_dc=True),
             work,
             channels,
             sample_rate,
@@ -126,11 +130,17 @@ def normalize_loudness(
             progress=progress,
             total_seconds=duration_hint,
         )
+        if before.duration_seconds < MIN_SECONDS:
+            raise AudioError(
+                f"the audio lasts {before.duration_seconds:.2f} s: loudness (BS.1770) needs at"
+                f" least {MIN_SECONDS:g} s"
+            )
         if not math.isfinite(before.integrated_lufs):
             raise AudioError("the audio is silent (below -70 LUFS): nothing to normalise")
         aim = _Aim(target_lufs, ceiling_dbtp, ceiling_dbtp - ENCODER_HEADROOM_DB)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             plan = _plan(programme, aim, work / "gains.f32", progress, first=attempt == 1)
+            _check_reachable(aim, plan)
             encoded, after = encode_and_check(
                 programme,
                 plan,
@@ -185,16 +195,19 @@ def _plan(
     return plan
 
 
-def _landed(aim: _Aim, plan: Plan, after: Measurement, *, last: bool) -> bool:
-    """Whether the encoded MP3 is good; if not, revise `aim` from what it measured, or (on the
-    `last` attempt, or when no gain can reach the target) refuse with the reason."""
+def _check_reachable(aim: _Aim, plan: Plan) -> None:
+    """Refuse before encoding when no gain reaches the target under the ceiling."""
     if abs(aim.planned_lufs - plan.lufs) > LOUDNESS_TOLERANCE_LU:
-        # No gain reaches the target under this ceiling: encoding again won't help.
         raise AudioError(
             f"{aim.target_lufs:g} LUFS is out of reach under the {aim.ceiling_dbtp:g} dBTP"
             f" ceiling (the limiter would have to cut more than {MAX_MAKEUP_DB:g} dB);"
             " lower [audio] target_lufs"
         )
+
+
+def _landed(aim: _Aim, plan: Plan, after: Measurement, *, last: bool) -> bool:
+    """Whether the encoded MP3 is good; if not, revise `aim` from what it measured, or (on the
+    `last` attempt) refuse with the reason."""
     broken = problems(after, target_lufs=aim.target_lufs, ceiling_dbtp=aim.ceiling_dbtp)
     loudness_error = aim.target_lufs - after.integrated_lufs
     peak_excess = after.true_peak_dbtp - aim.ceiling_dbtp

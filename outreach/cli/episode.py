@@ -202,25 +202,34 @@ def episode_show(workspace: Workspace, slug: str, as_json: bool) -> None:
 
 
 class _StepBars:
-    """One click progress bar (stderr, by audio time) per step of the normalisation."""
+    """A percentage bar on stderr for each pass of the normalisation ("pass 2: encoding").
+
+    Not on a terminal (a log, a pipe) click's bar prints only its label, so every quarter is
+    written as a line instead.
+    """
 
     def __init__(self) -> None:
         self.step: str | None = None
         self.bar: Any = None
+        self.passes = 0
         self.done = 0
+        self.tty = sys.stderr.isatty()
 
-    def __call__(self, step: str, seconds: float, total: float) -> None:
+    def __call__(self, step: str, done: float, total: float) -> None:
         if step != self.step:
             self.close()
-            self.step, self.done = step, 0
-            self.bar = click.progressbar(
-                length=max(1, round(total)), label=f"{step:<22}", file=sys.stderr
-            )
+            self.step, self.done, self.passes = step, 0, self.passes + 1
+            label = f"pass {self.passes}: {step}"
+            self.bar = click.progressbar(length=1000, label=f"{label:<30}", file=sys.stderr)
             self.bar.__enter__()
-        now = round(seconds)
-        if now > self.done:
+        now = min(1000, round(1000 * done / total)) if total > 0 else 0
+        if now <= self.done:
+            return
+        if self.tty:
             self.bar.update(now - self.done)
-            self.done = now
+        elif now // 250 > self.done // 250:
+            click.echo(f"pass {self.passes}: {step} {now // 10}%", err=True)
+        self.done = now
 
     def close(self) -> None:
         if self.bar is not None:
@@ -360,8 +369,7 @@ def episode_transcribe(
     )
     click.echo(
         f"Loading {plan.engine} model {plan.model.name} "
-        f"({len(plan.inputs)} file(s), {plan.audio_seconds:.0f} s of audio, "
-        f"language {plan.options.language})",
+        f"({plan.audio_description}, language {plan.options.language})",
         err=True,
     )
     loaded = transcripts.load_plan_engine(plan)

@@ -157,6 +157,16 @@ class TranscriptionPlan:
         """Seconds of audio to process (the progress bar's length)."""
         return sum(item.probe.duration for item in self.inputs)
 
+    @property
+    def audio_description(self) -> str:
+        """ "53 s of audio", "2 tracks × 53 s" (one per speaker), or "2 tracks (53 s + 41 s)"."""
+        lengths = [round(item.probe.duration) for item in self.inputs]
+        if len(lengths) == 1:
+            return f"{lengths[0]} s of audio"
+        if max(lengths) - min(lengths) <= 1:
+            return f"{len(lengths)} tracks × {max(lengths)} s"
+        return f"{len(lengths)} tracks ({' + '.join(f'{n} s' for n in lengths)})"
+
 
 @dataclass(frozen=True)
 class TranscriptionResult:

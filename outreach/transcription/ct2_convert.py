@@ -4,13 +4,8 @@ The only Whisper weights reachable offline are CTranslate2 ones (the `base` alia
 lets openai-whisper run on the same weights as faster-whisper, so one model directory serves both
 engines and the two can be compared like for like.
 
-`model.bin` layout (binary version 6, written by `ctranslate2/specs/model_spec.py` `_serialize`),
-little-endian: uint32 version; spec name (uint16 length incl. NUL, bytes, NUL); uint32 spec revision;
-uint32 variable count, then per variable: name, uint8 rank, rank x uint32 dims, uint8 dtype id,
-uint32 byte count, raw bytes; uint32 alias count, then (alias, target) name pairs.
-
-The file is memory-mapped: tensors are read from the map and turned into float32 one at a time, so
-the float16 source is never held as a second in-memory copy. The result is checked by loading it into
+Reading `model.bin` is `ct2_reader`'s; this module maps its tensors onto openai-whisper's names
+and writes the checkpoint. The result is checked by loading it into
 openai-whisper's encoder and decoder with `strict=True` (on the meta device: no weight is copied).
 The checkpoint holds `dims`, `model_state_dict` and the `alignment_heads` from `config.json`, which
 `whisper.load_model` would otherwise replace by its default (all heads of the upper half of layers).
@@ -30,7 +25,7 @@ import numpy as np
 
 from outreach.errors import TranscriptionError
 from outreach.fsutil import atomic_path
-from outreach.transcription.ct2_model_bin import (
+from outreach.transcription.ct2_reader import (
     BFLOAT16,
     SPEC_NAME,
     ModelBin,

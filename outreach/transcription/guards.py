@@ -14,6 +14,8 @@ engine-independent second line, so both engines publish the same kind of transcr
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import unicodedata
 import zlib
@@ -94,8 +96,20 @@ def drop_compressed(
     return kept
 
 
-def _inside(start: float, end: float, silences: Sequence[Interval]) -> bool:
-    return any(s_start <= start and end <= s_end for s_start, s_end in silences)
+class _Silences:
+    """Whether a span lies wholly inside some silence, by binary search: checking each word
+    against every silence took 0.66 s at 180 minutes (words x silences)."""
+
+    def __init__(self, silences: Sequence[Interval]) -> None:
+        ordered = sorted(silences)
+        self._starts = [start for start, _ in ordered]
+        # Per position, the latest end of the silences starting there or before: with it the
+        # one candidate test also covers silences that overlap or nest.
+        self._reach = list(itertools.accumulate((end for _, end in ordered), max))
+
+    def contain(self, start: float, end: float) -> bool:
+        index = bisect.bisect_right(self._starts, start) - 1
+        return index >= 0 and self._reach[index] >= end
 
 
 def drop_silent_text(
@@ -108,17 +122,18 @@ def drop_silent_text(
     """
     if not silences:
         return list(segments)
+    index = _Silences(silences)
     kept: list[Segment] = []
     for segment in segments:
         words = segment["words"]
         if not words:
-            if _inside(segment["start"], segment["end"], silences):
+            if index.contain(segment["start"], segment["end"]):
                 report.silent_segments += 1
                 report.dropped_texts.append(segment["text"])
             else:
                 kept.append(segment)
             continue
-        spoken: list[Word] = [w for w in words if not _inside(w["start"], w["end"], silences)]
+        spoken: list[Word] = [w for w in words if not index.contain(w["start"], w["end"])]
         report.silent_words += len(words) - len(spoken)
         if not spoken:
             report.silent_segments += 1

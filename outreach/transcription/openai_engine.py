@@ -35,11 +35,8 @@ from outreach.transcription import (
     build_segment,
     first_line,
 )
-from outreach.transcription.ct2_convert import (
-    convert_ct2_dir,
-    model_bin_path,
-    require_openai_whisper,
-)
+from outreach.transcription.ct2_convert import convert_ct2_dir, require_openai_whisper
+from outreach.transcription.ct2_reader import model_bin_path
 from outreach.transcription.faster_engine import available_cores
 from outreach.transcription.models import (
     ResolvedModel,

@@ -36,6 +36,7 @@ class Bursts:
     steady: bool = False
     channels: int = 1
     seed: int = 15
+    dc_offset: float = 0.0
 
     def samples(self) -> np.ndarray:
         rng = np.random.default_rng(self.seed)
@@ -55,7 +56,7 @@ class Bursts:
         for number, start in enumerate(starts):
             frequency = 2000.0 + 1000.0 * (number % 2)
             bed[start : start + width, 0] += amplitude * np.sin(2 * np.pi * frequency * t)
-        return bed.astype(np.float32)
+        return (bed + self.dc_offset).astype(np.float32)
 
     def write(self, path: Path) -> Path:
         """A float WAV (so peaks over full scale survive, as in a clipped or hot recording)."""
@@ -82,14 +83,21 @@ FINDING_STEADY = Bursts(
 WIDTHS_MS = (0.5, 2.0, 10.0)
 LEVELS_LUFS = (-30.0, -18.0, -6.0)
 CRESTS_DB = (10.0, 20.0, 30.0)
-GRID = [
-    Bursts(width_ms=width, level_lufs=level, crest_db=CRESTS_DB[(i + j) % 3])
-    for i, width in enumerate(WIDTHS_MS)
-    for j, level in enumerate(LEVELS_LUFS)
-] + [
-    Bursts(width_ms=width, level_lufs=-24.0, crest_db=crest, steady=True, channels=2)
-    for width, crest in [(0.5, 30.0), (3.0, 20.0), (10.0, 10.0)]
-]
+GRID = (
+    [
+        Bursts(width_ms=width, level_lufs=level, crest_db=CRESTS_DB[(i + j) % 3])
+        for i, width in enumerate(WIDTHS_MS)
+        for j, level in enumerate(LEVELS_LUFS)
+    ]
+    + [
+        Bursts(width_ms=width, level_lufs=-24.0, crest_db=crest, steady=True, channels=2)
+        for width, crest in [(0.5, 30.0), (3.0, 20.0), (10.0, 10.0)]
+    ]
+    + [
+        # A DC offset of 0.3 (-10 dBFS) under it all: inaudible, but it counts in every peak.
+        Bursts(width_ms=2.0, level_lufs=-20.0, crest_db=20.0, dc_offset=0.3),
+    ]
+)
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ def write_model_bin(
 
 def read_variables(path: Path) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, str]]]:
     """All variables and aliases of a model.bin, in file order (to rewrite it altered)."""
-    from outreach.transcription.ct2_convert import open_model_bin
+    from outreach.transcription.ct2_reader import open_model_bin
 
     with open_model_bin(path) as model:
         variables = [(name, np.array(model.array(name))) for name in model.variables]

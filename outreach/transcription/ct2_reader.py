@@ -1,10 +1,13 @@
-"""Read a CTranslate2 Whisper `model.bin` (binary version 6) without CTranslate2.
+"""Reading a CTranslate2 Whisper model (`model.bin`, binary version 6) without CTranslate2.
 
-Layout (written by `ctranslate2/specs/model_spec.py` `_serialize`), little-endian: uint32 version;
-spec name (uint16 length incl. NUL, bytes, NUL); uint32 spec revision; uint32 variable count, then per
-variable: name, uint8 rank, rank x uint32 dims, uint8 dtype id, uint32 byte count, raw bytes; uint32
-alias count, then (alias, target) name pairs. The header is parsed into memory; the tensor bytes stay
-in a read-only memory map, so the float16 source is never held as a second in-memory copy.
+`model.bin` layout (written by `ctranslate2/specs/model_spec.py` `_serialize`), little-endian:
+uint32 version; spec name (uint16 length incl. NUL, bytes, NUL); uint32 spec revision; uint32
+variable count, then per variable: name, uint8 rank, rank x uint32 dims, uint8 dtype id, uint32
+byte count, raw bytes; uint32 alias count, then (alias, target) name pairs.
+
+The file is memory-mapped: tensors are read from the map and turned into float32 one at a time,
+so the float16 source is never held as a second in-memory copy. `ct2_convert` maps the tensors
+onto openai-whisper's names.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from outreach.errors import TranscriptionError
 SUPPORTED_BINARY_VERSION = 6
 SPEC_NAME = "WhisperSpec"
 MAX_SPEC_REVISION = 3
-
 # Order of CTranslate2's DataType enum (include/ctranslate2/types.h).
 DTYPES: dict[int, np.dtype[Any]] = {
     0: np.dtype("<f4"),
