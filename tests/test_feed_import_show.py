@@ -156,7 +156,7 @@ def test_yes_writes_the_settings_and_download_copies_the_artwork(
 def test_at_a_terminal_the_diff_is_shown_and_asked_about(
     run: Runner, workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("outreach.cli.episode._has_terminal", lambda: True)
+    monkeypatch.setattr("outreach.cli.episode_import._has_terminal", lambda: True)
     before = workspace.settings_path.read_bytes()
     declined = run("episode", "import-feed", str(_feed(tmp_path)), input="n\n")
     assert "title: 'Digitalsamtal' -> 'Gammal show'" in declined.output
