@@ -110,7 +110,7 @@ def populate(workspace: Workspace) -> None:
                     session, episode, hour_segments(), author="whisper"
                 )
                 transcripts.accept_version(session, version)
-                transcripts.publish_exports(workspace, session, episode)
+                transcripts.publish_exports(session, workspace, episode)
 
 
 def timed(label: str, runs: int, fn: Callable[[], object]) -> None:

@@ -161,7 +161,7 @@ def transcript_publish(workspace: Workspace, slug: str) -> None:
     """
     with session_scope(workspace) as session:
         episode = episodes.get_episode(session, slug)
-        written = transcripts.publish_exports(workspace, session, episode)
+        written = transcripts.publish_exports(session, workspace, episode)
     if written:
         click.echo(f"Published {len(written)} files to {workspace.shown(written[0].parent)}/")
     else:

@@ -47,7 +47,7 @@ _TAG_AUTHORITY = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 def build_newsletter_feed(
-    workspace: Workspace, session: Session, now: dt.datetime
+    session: Session, workspace: Workspace, now: dt.datetime
 ) -> tuple[bytes, int]:
     """Atom feed of sent editions, newest first, linking to the archive pages; and their count."""
     settings = workspace.settings.newsletter
@@ -95,7 +95,7 @@ def build_newsletter_feed(
 
 
 def build_events_feed(
-    workspace: Workspace, session: Session, now: dt.datetime
+    session: Session, workspace: Workspace, now: dt.datetime
 ) -> tuple[bytes, int]:
     """iCalendar of events that have not ended yet, and how many there are."""
     events = [
@@ -129,7 +129,7 @@ def _write_podcast(
 def _write_newsletter(
     session: Session, workspace: Workspace, now: dt.datetime, report: BuildReport
 ) -> None:
-    data, report.editions = build_newsletter_feed(workspace, session, now)
+    data, report.editions = build_newsletter_feed(session, workspace, now)
     atomic_write_bytes(workspace.feeds_dir / NEWSLETTER_FEED, data)
     report.written.append(workspace.feeds_dir / NEWSLETTER_FEED)
 
@@ -137,7 +137,7 @@ def _write_newsletter(
 def _write_events(
     session: Session, workspace: Workspace, now: dt.datetime, report: BuildReport
 ) -> None:
-    data, report.events = build_events_feed(workspace, session, now)
+    data, report.events = build_events_feed(session, workspace, now)
     atomic_write_bytes(workspace.feeds_dir / EVENTS_FEED, data)
     report.written.append(workspace.feeds_dir / EVENTS_FEED)
 

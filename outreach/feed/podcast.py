@@ -158,7 +158,7 @@ def _kept_tag(data: Any) -> feed.KeptTag | None:
 class _PodcastGatherer:
     """Turns the workspace and database into `feed.Channel` and `feed.Item` values."""
 
-    def __init__(self, workspace: Workspace, session: Session, report: BuildReport) -> None:
+    def __init__(self, session: Session, workspace: Workspace, report: BuildReport) -> None:
         self.workspace = workspace
         self.session = session
         self.report = report
@@ -374,7 +374,7 @@ def build_podcast_feed(
 ) -> bytes | None:
     """The validated podcast feed bytes, or None when no episode is published yet.
     FeedInvalidError only for validator errors; warnings go into `report.problems`."""
-    gatherer = _PodcastGatherer(workspace, session, report)
+    gatherer = _PodcastGatherer(session, workspace, report)
     items = [item for episode in published_episodes(session) if (item := gatherer.item(episode))]
     if not items:
         return None

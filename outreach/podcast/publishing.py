@@ -59,7 +59,7 @@ def publish_problems(session: Session, workspace: Workspace, episode: Episode) -
     measured = stamp(mp3)
     if (measured.byte_size, measured.sha256) != (episode.byte_size, episode.audio_sha256):
         found.append(f"{episode.audio} changed since it was measured: {normalize}")
-    if not exports_are_current(workspace, session, episode):
+    if not exports_are_current(session, workspace, episode):
         found.append(f"its transcript exports are stale: run 'outreach transcript publish {slug}'")
     return found
 

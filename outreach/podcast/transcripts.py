@@ -283,7 +283,7 @@ def run_transcription(
             # The folder exists only with its version (a rerun would replace it anyway).
             shutil.rmtree(drafts, ignore_errors=True)
             raise
-        published = publish_exports(workspace, session, episode)
+        published = publish_exports(session, workspace, episode)
         version = transcript.version
     return TranscriptionResult(
         version=version,
@@ -383,7 +383,7 @@ def published_paths(workspace: Workspace, episode: Episode) -> dict[str, Path]:
     return {fmt: folder / f"{episode.slug}.{fmt}" for fmt in EXPORT_FORMATS}
 
 
-def publish_exports(workspace: Workspace, session: Session, episode: Episode) -> list[Path]:
+def publish_exports(session: Session, workspace: Workspace, episode: Episode) -> list[Path]:
     """Write the publishable version's exports next to the episode's audio (each file atomic).
 
     The publishable version is the accepted one, or the latest with `[review] enabled = false`.
@@ -412,7 +412,7 @@ def publish_exports(workspace: Workspace, session: Session, episode: Episode) ->
     return list(paths.values())
 
 
-def exports_are_current(workspace: Workspace, session: Session, episode: Episode) -> bool:
+def exports_are_current(session: Session, workspace: Workspace, episode: Episode) -> bool:
     """Whether the public exports are what `publish_exports` would write now (nothing to do):
     made from the publishable version, title and formats, or absent when there is none."""
     transcript = publishable_version(

@@ -209,5 +209,5 @@ def accept(
     episode = get_episode(session, slug)
     transcript = transcripts.get_version(session, episode, version)
     transcripts.accept_version(session, transcript)
-    transcripts.publish_exports(workspace, session, episode)
+    transcripts.publish_exports(session, workspace, episode)
     return transcript

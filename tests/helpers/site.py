@@ -143,7 +143,7 @@ def publish(
         )
         if accept:
             transcripts.accept_version(session, version)
-            transcripts.publish_exports(workspace, session, episode)
+            transcripts.publish_exports(session, workspace, episode)
         return episode.id
 
 
