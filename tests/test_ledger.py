@@ -250,7 +250,9 @@ def _send_process(root: Path, url: str, *extra: str) -> subprocess.Popen[bytes]:
 def test_sigkill_mid_send_then_resume_nobody_twice_nobody_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handler = ScriptedHandler(delay=0.1)  # a slow relay, so the kill lands mid-send
+    # A slow relay, so the kill lands mid-send even when starting the second process takes seconds
+    # (a loaded machine: at 0.1 s the 300 mails were all out before the kill).
+    handler = ScriptedHandler(delay=0.25)
     controller = SinkController(handler)
     controller.start()
     try:
