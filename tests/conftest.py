@@ -12,6 +12,8 @@ from click.testing import CliRunner, Result
 from outreach.cli import cli
 from outreach.workspace import Workspace, init_workspace
 
+from .smtp_sink import ScriptedHandler, SinkController
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TEST_KEY = "test-signing-key-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -46,3 +48,14 @@ def run(workspace: Workspace) -> Iterator[Runner]:
         return result
 
     yield invoke
+
+
+@pytest.fixture
+def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ScriptedHandler, SinkController]]:
+    """A real SMTP server (aiosmtpd) on a free port; the workspace's mail goes to it."""
+    handler = ScriptedHandler()
+    controller = SinkController(handler)
+    controller.start()
+    monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", controller.url)
+    yield handler, controller
+    controller.stop()

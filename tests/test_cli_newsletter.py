@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import re
 import subprocess
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -21,16 +20,6 @@ from .conftest import REPO, TEST_KEY, Runner
 from .smtp_sink import ScriptedHandler, SinkController
 
 SLUG = "2023-04-26"
-
-
-@pytest.fixture
-def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ScriptedHandler, SinkController]]:
-    handler = ScriptedHandler()
-    controller = SinkController(handler)
-    controller.start()
-    monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", controller.url)
-    yield handler, controller
-    controller.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import select as selectmodule
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,16 +24,6 @@ from .conftest import REPO, Runner
 from .smtp_sink import ScriptedHandler, SinkController
 
 SLUG = "2023-04-26"
-
-
-@pytest.fixture
-def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ScriptedHandler, SinkController]]:
-    handler = ScriptedHandler()
-    controller = SinkController(handler)
-    controller.start()
-    monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", controller.url)
-    yield handler, controller
-    controller.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ from .conftest import REPO
 from .smtp_sink import ScriptedHandler, SinkController
 
 SLUG = "2023-04-26"
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[ScriptedHandler, SinkController]]:
-    handler = ScriptedHandler()
-    controller = SinkController(handler)
-    controller.start()
-    yield handler, controller
-    controller.stop()
 
 
 def make_workspace(

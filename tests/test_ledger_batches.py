@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,6 @@ from outreach.mail.send import CLAIM_BATCH
 
 from .smtp_sink import ScriptedHandler, SinkController
 from .test_ledger import SLUG, make_workspace
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[ScriptedHandler, SinkController]]:
-    handler = ScriptedHandler()
-    controller = SinkController(handler)
-    controller.start()
-    yield handler, controller
-    controller.stop()
 
 
 def test_the_ledger_commits_in_batches(

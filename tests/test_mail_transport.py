@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from email import policy
 from pathlib import Path
 
@@ -15,15 +14,6 @@ from outreach.mail.transport import transport_from_url
 from outreach.mail.transport_url import parse_transport_url
 
 from .smtp_sink import ScriptedHandler, SinkController
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[ScriptedHandler, SinkController]]:
-    handler = ScriptedHandler()
-    controller = SinkController(handler)
-    controller.start()
-    yield handler, controller
-    controller.stop()
 
 
 def _message(to: str = "Åsa Öberg <asa@example.se>") -> email.message.EmailMessage:

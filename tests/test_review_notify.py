@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import re
-from collections.abc import Iterator
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,6 @@ from .smtp_sink import ScriptedHandler, SinkController
 
 EDITOR = "redaktion@kraftsamling.se"
 LINK = re.compile(r"http://\S+/granska/(\S+)")
-
-
-@pytest.fixture
-def sink() -> Iterator[tuple[ScriptedHandler, SinkController]]:
-    handler = ScriptedHandler()
-    controller = SinkController(handler)
-    controller.start()
-    yield handler, controller
-    controller.stop()
 
 
 @pytest.fixture

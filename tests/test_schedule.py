@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,6 @@ from .smtp_sink import ScriptedHandler, SinkController
 
 TZ = zone("Europe/Stockholm")
 FIRST, SECOND = "2026-12-03", "2026-12-10"
-
-
-@pytest.fixture
-def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ScriptedHandler, SinkController]]:
-    handler = ScriptedHandler()
-    controller = SinkController(handler)
-    controller.start()
-    monkeypatch.setenv("OUTREACH_MAIL_TRANSPORT", controller.url)
-    yield handler, controller
-    controller.stop()
 
 
 def local(text: str) -> dt.datetime:
