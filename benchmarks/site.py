@@ -28,51 +28,15 @@ from outreach.podcast import transcripts  # noqa: E402
 from outreach.site import render  # noqa: E402
 from outreach.site.episode import episode_page  # noqa: E402
 from outreach.site.show import show_page  # noqa: E402
-from outreach.transcription import Segment, Word  # noqa: E402
 from outreach.web import create_app  # noqa: E402
 from outreach.workspace import Workspace, init_workspace  # noqa: E402
+from tests.helpers.site import (  # noqa: E402  (the same hour the browser tests use)
+    HOUR_SEGMENTS,
+    HOUR_WORDS_PER_SEGMENT,
+    hour_segments,
+)
 
 EPISODES = 120
-SEGMENTS = 640
-WORDS_PER_SEGMENT = 15
-VOCABULARY = [
-    "vi",
-    "pratar",
-    "om",
-    "hur",
-    "kommuner",
-    "kan",
-    "börja",
-    "använda",
-    "AI",
-    "med",
-    "tydliga",
-    "problem",
-    "och",
-    "bra",
-    "data",
-]
-
-
-def hour_segments() -> list[Segment]:
-    segments: list[Segment] = []
-    for i in range(SEGMENTS):
-        start = i * 5.6
-        words = [
-            Word(
-                start=round(start + j * 0.36, 3),
-                end=round(start + j * 0.36 + 0.3, 3),
-                word=VOCABULARY[(i + j) % len(VOCABULARY)],
-                probability=0.93,
-            )
-            for j in range(WORDS_PER_SEGMENT)
-        ]
-        speaker = "Karin Värd" if (i // 4) % 2 == 0 else "Anna Andersson"
-        text = " ".join(w["word"] for w in words)
-        segments.append(
-            Segment(id=i, start=start, end=start + 5.5, speaker=speaker, text=text, words=words)
-        )
-    return segments
 
 
 def populate(workspace: Workspace) -> None:
@@ -150,7 +114,7 @@ def main() -> None:
             f"show page: {EPISODES} published episodes, 50 listed, {len(show.encode()) / 1024:.1f} KiB HTML"
         )
         print(
-            f"episode page: {SEGMENTS} segments, {SEGMENTS * WORDS_PER_SEGMENT} words, "
+            f"episode page: {HOUR_SEGMENTS} segments, {HOUR_SEGMENTS * HOUR_WORDS_PER_SEGMENT} words, "
             f"{len(episode.encode()) / 1024:.1f} KiB HTML (target < 244 KiB = 250 KB)"
         )
         timed("show page (outreach.site, queries included)", 20, show_html)
