@@ -623,3 +623,29 @@ def test_the_same_fix_by_two_guests_is_no_conflict(
     assert len(versions(workspace)) == 2
     with session_scope(workspace) as s:
         assert [d.decision for d in s.scalars(select(ReviewDecision))] == ["changes"]
+
+
+def test_terminal_escapes_from_a_guest_never_reach_the_terminal(
+    workspace: Workspace, client: FlaskClient, links: dict[str, str], run: Runner
+) -> None:
+    """A guest's text and comment with escape sequences (clear screen, retitle, the one-byte C1
+    CSI) are stored without them, and `review diff` / `transcript show` print nothing raw."""
+    token = links[ANNA[1]]
+    _, fields = form_of(client, token)
+    response = post(
+        client,
+        token,
+        fields,
+        action="submit",
+        **{"text-0": "Hej\x1b[2J där\x9b31m \x1b]0;pwned\x07vänner"},
+        comment="Rätta\x1b[1A namnet\x00 tack",
+    )
+    assert response.status_code == 303
+    stored = versions(workspace)[-1].segments[0]["text"]
+    assert not any(c in stored for c in "\x1b\x9b\x07\x00"), repr(stored)
+    for output in (
+        run("review", "diff", "samtal-1").output,
+        run("transcript", "show", "samtal-1").output,
+    ):
+        assert not any(c in output for c in "\x1b\x9b\x07\x00"), repr(output)
+    assert "Rätta" in run("review", "diff", "samtal-1").output

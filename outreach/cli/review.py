@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from outreach.cli import pass_workspace
+from outreach.cli import pass_workspace, printable
 from outreach.db import session_scope
 from outreach.errors import MailError
 from outreach.review import report, requests
@@ -113,7 +113,9 @@ def review_diff(workspace: Workspace, slug: str) -> None:
         outreach review diff 2024-05-ai-i-kommunen | less
     """
     with session_scope(workspace) as session:
-        click.echo(report.diff_report(session, slug))
+        text = report.diff_report(session, slug)
+    # Guests wrote parts of it: nothing they typed may drive the terminal.
+    click.echo("\n".join(printable(line) for line in text.split("\n")))
 
 
 @review_group.command("accept")

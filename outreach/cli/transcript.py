@@ -7,7 +7,7 @@ from typing import cast
 
 import click
 
-from outreach.cli import pass_workspace
+from outreach.cli import pass_workspace, printable
 from outreach.db import session_scope
 from outreach.fsutil import atomic_write_text
 from outreach.models import Transcript
@@ -91,7 +91,7 @@ def transcript_show(workspace: Workspace, slug: str, version: int | None) -> Non
         for segment in in_time_order(cast(list[Segment], transcript.segments)):
             stamp = clock(float(segment["start"]), always_hours=True)
             speaker = f"{segment['speaker']}: " if segment.get("speaker") else ""
-            click.echo(f"[{stamp}] {speaker}{segment['text']}")
+            click.echo(printable(f"[{stamp}] {speaker}{segment['text']}"))
 
 
 @transcript_group.command("export")

@@ -30,7 +30,8 @@ from outreach.workspace import Workspace
 
 # Words a guest typed are certain.
 EDITED_PROBABILITY = 1.0
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 and C1 controls (C1 holds CSI, \x9b, a one-byte escape for some terminals) and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 # --- Editing: word timings --------------------------------------------------------------------
@@ -195,7 +196,8 @@ def submit_review(
     )
     result = SubmitResult(proposed=dict(text_edits))
     new_segments, result.conflicts = _merge_edits(base, head, text_edits, speaker_edits)
-    comment = comment.strip()
+    # A comment keeps its lines (tab and newline) but no other control character.
+    comment = _CONTROL.sub("", comment.replace("\r\n", "\n")).strip()
     if result.conflicts:
         _record_conflicts(session, request, base, head, result.conflicts, comment)
         comment = ""  # kept in the conflict record
