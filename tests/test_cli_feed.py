@@ -565,3 +565,38 @@ def test_every_url_in_the_feed_is_served_by_outreach_serve(
 def test_validate_without_a_built_feed_says_what_to_do(run: Runner) -> None:
     result = run("feed", "validate", expect=1)
     assert "podcast.xml does not exist yet: run 'outreach feed build' first" in result.stderr
+
+
+def test_the_publish_gate_holds_the_podcast_feed_not_the_others(
+    run: Runner, show: Workspace, mp3s: tuple[Path, Path]
+) -> None:
+    """A published episode whose MP3 changed since `normalize` measured it, or whose stored
+    figures break the targets, stops feeds/podcast.xml (the old one stays); the newsletter feed and
+    the calendar are still written. An imported episode, never measured here, is not judged."""
+    add_episode(show, "ett", "Ett", mp3=mp3s[0])
+    add_episode(show, "importerat", "Importerat", mp3=mp3s[1])
+    mp3 = show.episodes_dir / "ett" / "ett.mp3"
+    with session_scope(show) as session:
+        episode = session.scalars(select(Episode).where(Episode.slug == "ett")).one()
+        episode.byte_size = mp3.stat().st_size
+        episode.audio_sha256 = "0" * 64
+        episode.loudness_lufs, episode.true_peak_dbtp = -16.0, -1.5
+    run("feed", "build")
+    good = _feed(show)
+    assert b"<title>Ett</title>" in good
+
+    with mp3.open("ab") as out:
+        out.write(b"\0" * 1000)  # re-encoded or edited by hand after it was measured
+    (show.feeds_dir / "nyhetsbrev.xml").unlink()
+    failed = run("feed", "build", expect=1)
+    assert "ett: episodes/ett/ett.mp3 changed since it was measured" in failed.stderr
+    assert "outreach episode normalize ett" in failed.stderr
+    assert _feed(show) == good  # the last good feed stays
+    assert (show.feeds_dir / "nyhetsbrev.xml").is_file()  # the other feeds are still written
+
+    with session_scope(show) as session:
+        episode = session.scalars(select(Episode).where(Episode.slug == "ett")).one()
+        episode.byte_size = mp3.stat().st_size
+        episode.true_peak_dbtp = 3.2
+    failed = run("feed", "build", expect=1)
+    assert "ett: stored true peak" in failed.stderr, failed.stderr

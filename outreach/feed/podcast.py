@@ -34,6 +34,7 @@ from outreach.feed.text import shorten_html
 from outreach.feed.validate import ImageFetcher, errors_in, validate_feed
 from outreach.feed.validate.taxonomy import MAX_TITLE_CHARACTERS
 from outreach.models import Episode, Meta, Transcript
+from outreach.podcast.publishing import feed_problems
 from outreach.podcast.summary import summary_html
 from outreach.podcast.transcripts import episodes_with_publishable_version
 from outreach.sanitize import apple_html, xml_text
@@ -375,7 +376,18 @@ def build_podcast_feed(
     """The validated podcast feed bytes, or None when no episode is published yet.
     FeedInvalidError only for validator errors; warnings go into `report.problems`."""
     gatherer = _PodcastGatherer(session, workspace, report)
-    items = [item for episode in published_episodes(session) if (item := gatherer.item(episode))]
+    episodes = list(published_episodes(session))
+    held = [
+        f"{episode.slug}: {problem}"
+        for episode in episodes
+        for problem in feed_problems(workspace, episode)
+    ]
+    if held:
+        # What listeners would download is not what was measured: no feed rather than a wrong one.
+        raise FeedError(
+            f"{len(held)} published episode(s) fail the publish gate: {'; '.join(held)}"
+        )
+    items = [item for episode in episodes if (item := gatherer.item(episode))]
     if not items:
         return None
     channel = gatherer.channel(now, items)

@@ -64,6 +64,30 @@ def publish_problems(session: Session, workspace: Workspace, episode: Episode) -
     return found
 
 
+def feed_problems(workspace: Workspace, episode: Episode) -> list[str]:
+    """The gate as `feed build` applies it to a published episode, on every build and so without
+    reading the MP3: it must still be there, the size `normalize` measured, and its stored
+    loudness and true peak must meet the targets. Episodes `normalize` never measured (imported
+    from another host) pass: their audio is not ours to judge."""
+    if not episode.audio or not episode.audio_sha256:
+        return []
+    normalize = f"run 'outreach episode normalize {episode.slug}'"
+    mp3 = workspace.path(episode.audio)
+    try:
+        size = mp3.stat().st_size
+    except OSError:
+        return [f"{episode.audio} is missing: {normalize}"]
+    found = []
+    if size != episode.byte_size:
+        found.append(f"{episode.audio} changed since it was measured: {normalize}")
+    target, _ = loudness_target(workspace, _mp3_channels(mp3))
+    ceiling = workspace.settings.audio.ceiling_dbtp
+    stored = problems(_stored(episode), target_lufs=target, ceiling_dbtp=ceiling)
+    if stored:
+        found.append(f"stored {'; '.join(stored)}: {normalize}")
+    return found
+
+
 def _stored(episode: Episode) -> Measurement:
     return Measurement(
         integrated_lufs=episode.loudness_lufs if episode.loudness_lufs is not None else -math.inf,
