@@ -600,3 +600,13 @@ def test_the_publish_gate_holds_the_podcast_feed_not_the_others(
         episode.true_peak_dbtp = 3.2
     failed = run("feed", "build", expect=1)
     assert "ett: stored true peak" in failed.stderr, failed.stderr
+
+    with session_scope(show) as session:
+        episode = session.scalars(select(Episode).where(Episode.slug == "ett")).one()
+        episode.true_peak_dbtp = -1.5
+    (show.episodes_dir / "ett" / "ett.vtt").write_text("WEBVTT\n\n", encoding="utf-8")
+    failed = run("feed", "build", expect=1)  # a public export no publish step wrote
+    assert "ett: its transcript exports are stale" in failed.stderr, failed.stderr
+    assert "outreach transcript publish ett" in failed.stderr
+    run("transcript", "publish", "ett")  # no publishable version: the stray file goes
+    run("feed", "build")

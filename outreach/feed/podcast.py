@@ -380,7 +380,7 @@ def build_podcast_feed(
     held = [
         f"{episode.slug}: {problem}"
         for episode in episodes
-        for problem in feed_problems(workspace, episode)
+        for problem in feed_problems(session, workspace, episode)
     ]
     if held:
         # What listeners would download is not what was measured: no feed rather than a wrong one.

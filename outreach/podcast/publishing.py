@@ -64,11 +64,12 @@ def publish_problems(session: Session, workspace: Workspace, episode: Episode) -
     return found
 
 
-def feed_problems(workspace: Workspace, episode: Episode) -> list[str]:
+def feed_problems(session: Session, workspace: Workspace, episode: Episode) -> list[str]:
     """The gate as `feed build` applies it to a published episode, on every build and so without
-    reading the MP3: it must still be there, the size `normalize` measured, and its stored
-    loudness and true peak must meet the targets. Episodes `normalize` never measured (imported
-    from another host) pass: their audio is not ours to judge."""
+    reading the MP3: it must still be there, the size `normalize` measured, its stored loudness
+    and true peak must meet the targets, and its public transcript exports must be current (a
+    small JSON note). Episodes `normalize` never measured (imported from another host) pass:
+    their audio is not ours to judge."""
     if not episode.audio or not episode.audio_sha256:
         return []
     normalize = f"run 'outreach episode normalize {episode.slug}'"
@@ -85,6 +86,10 @@ def feed_problems(workspace: Workspace, episode: Episode) -> list[str]:
     stored = problems(_stored(episode), target_lufs=target, ceiling_dbtp=ceiling)
     if stored:
         found.append(f"stored {'; '.join(stored)}: {normalize}")
+    if not exports_are_current(session, workspace, episode):
+        found.append(
+            f"its transcript exports are stale: run 'outreach transcript publish {episode.slug}'"
+        )
     return found
 
 
