@@ -24,55 +24,13 @@ from outreach.db import session_scope  # noqa: E402
 from outreach.models import Episode, Person  # noqa: E402
 from outreach.podcast import transcripts  # noqa: E402
 from outreach.review import merge, report, requests  # noqa: E402
-from outreach.transcription import Segment, Word  # noqa: E402
 from outreach.web import create_app  # noqa: E402
 from outreach.workspace import init_workspace  # noqa: E402
-
-SEGMENTS = 640
-WORDS_PER_SEGMENT = 15
-VOCABULARY = [
-    "vi",
-    "pratar",
-    "om",
-    "hur",
-    "kommuner",
-    "kan",
-    "börja",
-    "använda",
-    "AI",
-    "med",
-    "tydliga",
-    "problem",
-    "och",
-    "bra",
-    "data",
-]
-
-
-def synthetic_segments() -> list[Segment]:
-    segments: list[Segment] = []
-    for i in range(SEGMENTS):
-        start = i * 5.6
-        words = [
-            Word(
-                start=round(start + j * 0.36, 3),
-                end=round(start + j * 0.36 + 0.3, 3),
-                word=VOCABULARY[(i + j) % len(VOCABULARY)],
-                probability=0.4 if j == 7 else 0.93,
-            )
-            for j in range(WORDS_PER_SEGMENT)
-        ]
-        segments.append(
-            Segment(
-                id=i,
-                start=start,
-                end=start + 5.5,
-                speaker=None,
-                text=" ".join(w["word"] for w in words),
-                words=words,
-            )
-        )
-    return segments
+from tests.helpers.site import (  # noqa: E402  (the same hour the site benchmark uses)
+    HOUR_SEGMENTS,
+    HOUR_WORDS_PER_SEGMENT,
+    hour_segments,
+)
 
 
 def timed(label: str, runs: int, fn: object) -> float:
@@ -105,7 +63,9 @@ def main() -> None:
                 )
             session.flush()
             session.refresh(episode)
-            transcripts.create_version(session, episode, synthetic_segments(), author="whisper")
+            transcripts.create_version(
+                session, episode, hour_segments(speakers=False, uncertain_word=7), author="whisper"
+            )
         outcome = requests.request_reviews(workspace, os.environ["OUTREACH_SECRET_KEY"], "timme")
         print(f"review request: {len(outcome.sent)} mails written to the outbox")
         outbox = sorted((workspace.root / "newsletters" / "outbox").glob("*.eml"))
@@ -115,12 +75,12 @@ def main() -> None:
 
         html = client.get(f"/granska/{token}").get_data(as_text=True)
         print(
-            f"review page: {SEGMENTS} segments, {SEGMENTS * WORDS_PER_SEGMENT} words, "
+            f"review page: {HOUR_SEGMENTS} segments, {HOUR_SEGMENTS * HOUR_WORDS_PER_SEGMENT} words, "
             f"{len(html.encode()) / 1024:.0f} KiB HTML, {html.count('<textarea')} text fields"
         )
         timed("GET /granska/<token> (render)", 10, lambda: client.get(f"/granska/{token}"))
 
-        segments = synthetic_segments()
+        segments = hour_segments(speakers=False, uncertain_word=7)
         timed(
             "retime_words, one edited word in every segment",
             5,
@@ -129,7 +89,7 @@ def main() -> None:
 
         fields = dict(re.findall(r'name="(text-\d+)"[^>]*>([^<]*)</textarea>', html))
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
-        for n in range(0, SEGMENTS, 10):
+        for n in range(0, HOUR_SEGMENTS, 10):
             fields[f"text-{n}"] = "rättad text " + fields[f"text-{n}"]
         data = {"csrf_token": csrf, "base_version": "1", **fields}
         print(

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import http.server
 import io
 import re
 import shutil
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from outreach.podcast import transcripts
 from outreach.transcription import Segment, Word
 from outreach.workspace import Workspace
 
-from .feed_media import make_cover
+from .feed_media import make_cover, static_server
 from .review import FIXTURES, make_segments
 
 SPEECH_MP3_CACHE: dict[str, Path] = {}
@@ -60,8 +58,10 @@ def speech_mp3(folder: Path) -> Path:
     return SPEECH_MP3_CACHE["mp3"]
 
 
-def hour_segments() -> list[Segment]:
-    """A one-hour conversation's worth of segments: 640 × 15 = 9,600 words, two speakers."""
+def hour_segments(*, speakers: bool = True, uncertain_word: int | None = None) -> list[Segment]:
+    """A one-hour conversation's worth of segments: 640 × 15 = 9,600 words, two speakers (or
+    none, as Whisper leaves a single track); word `uncertain_word` of each segment, if given, has
+    a low probability (the review page marks those)."""
     segments: list[Segment] = []
     for i in range(HOUR_SEGMENTS):
         start = i * 5.6
@@ -70,11 +70,11 @@ def hour_segments() -> list[Segment]:
                 start=round(start + j * 0.36, 3),
                 end=round(start + j * 0.36 + 0.3, 3),
                 word=VOCABULARY[(i + j) % len(VOCABULARY)],
-                probability=0.93,
+                probability=0.4 if j == uncertain_word else 0.93,
             )
             for j in range(HOUR_WORDS_PER_SEGMENT)
         ]
-        speaker = "Karin Värd" if (i // 4) % 2 == 0 else "Anna Andersson"
+        speaker = ("Karin Värd" if (i // 4) % 2 == 0 else "Anna Andersson") if speakers else None
         text = " ".join(w["word"] for w in words)
         segments.append(
             Segment(id=i, start=start, end=start + 5.5, speaker=speaker, text=text, words=words)
@@ -180,13 +180,5 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def static_host(folder: Path) -> Iterator[str]:
     """Serve `folder` on 127.0.0.1 with byte ranges; yields the base URL with a trailing slash."""
-    handler = functools.partial(_RangeHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with static_server(folder, _RangeHandler) as base:
+        yield base
