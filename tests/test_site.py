@@ -208,6 +208,8 @@ def test_show_page_subscribe_links_and_navigation(
     monkeypatch.setenv("OUTREACH_SHOW_APPLE_PODCASTS_ID", "1234567")
     monkeypatch.setenv("OUTREACH_SHOW_LINK", "https://example.org/podd/")
     monkeypatch.setenv("OUTREACH_SHOW_HOSTS", "Karin Värd")
+    monkeypatch.setenv("OUTREACH_WEB_PRIVACY_URL", "https://example.org/integritet")
+    monkeypatch.setenv("OUTREACH_NEWSLETTER_CONTACT_ADDRESS", "redaktionen@example.org")
     configured = open_workspace(workspace.root)
     client = create_app(configured, dev_key=True).test_client()
     publish(configured, "ett", "Ett avsnitt")
@@ -217,6 +219,11 @@ def test_show_page_subscribe_links_and_navigation(
     assert "Spotify" not in html
     assert "Värd: Karin Värd" in html
     assert 'href="/podd/ett/"' in html
+    # A public body's pages name a contact and the privacy notice, like the rest of the site.
+    for page in (html, text_of(client.get("/podd/ett/"))):
+        assert 'href="https://example.org/integritet"' in page
+        assert 'href="mailto:redaktionen@example.org"' in page
+        assert 'rel="icon" href="/favicon.ico"' in page
     assert client.get("/digitalsamtal/").status_code == 404
     # The other pages of the site link to the show page.
     assert 'href="/podd/">Digitalsamtal</a>' in text_of(client.get("/prenumerera"))

@@ -78,6 +78,8 @@ def _site(workspace: Workspace) -> dict[str, Any]:
         "show_path": urls.show_path(workspace),
         "subscribe_path": urls.SUBSCRIBE,
         "archive_path": urls.ARCHIVE,
+        "contact_address": workspace.settings.newsletter.contact_address,
+        "privacy_url": workspace.settings.web.privacy_url,
     }
 
 
