@@ -255,3 +255,14 @@ def _chapter_frames(chapters: Sequence[Chapter], duration_seconds: float) -> lis
         )
     )
     return frames
+
+
+def mp3_channels(path: Path) -> int:
+    """The channel count in an MP3's header (2 when it cannot be read: stereo is the default)."""
+    from mutagen.mp3 import MP3, HeaderNotFoundError
+
+    try:
+        info = MP3(str(path)).info
+    except (HeaderNotFoundError, OSError):
+        return 2
+    return int(getattr(info, "channels", 2))

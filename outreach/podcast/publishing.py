@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from outreach.audio.check import TARGET_TOLERANCE_LU, measure_file, problems, stamp
+from outreach.audio.encode import mp3_channels
 from outreach.audio.loudness import Measurement
 from outreach.errors import ValidationError
 from outreach.models import Episode, utcnow
@@ -29,16 +29,6 @@ def is_normalised(workspace: Workspace, episode: Episode) -> bool:
     return bool(episode.audio) and workspace.path(episode.audio or "").is_file()
 
 
-def _mp3_channels(path: Path) -> int:
-    from mutagen.mp3 import MP3, HeaderNotFoundError
-
-    try:
-        info = MP3(str(path)).info
-    except (HeaderNotFoundError, OSError):
-        return 2
-    return int(getattr(info, "channels", 2))
-
-
 def publish_problems(session: Session, workspace: Workspace, episode: Episode) -> list[str]:
     """Why `episode` may not be published (empty when it may), cheapest checks first."""
     slug = episode.slug
@@ -49,7 +39,7 @@ def publish_problems(session: Session, workspace: Workspace, episode: Episode) -
     if episode.loudness_lufs is None or episode.true_peak_dbtp is None or not episode.audio_sha256:
         return [f"its MP3 has no stored measurement: {normalize}"]
     found = []
-    target, _ = loudness_target(workspace, _mp3_channels(mp3))
+    target, _ = loudness_target(workspace, mp3_channels(mp3))
     ceiling = workspace.settings.audio.ceiling_dbtp
     stored = [
         f"stored {p}" for p in problems(_stored(episode), target_lufs=target, ceiling_dbtp=ceiling)
@@ -81,7 +71,7 @@ def feed_problems(session: Session, workspace: Workspace, episode: Episode) -> l
     found = []
     if size != episode.byte_size:
         found.append(f"{episode.audio} changed since it was measured: {normalize}")
-    target, _ = loudness_target(workspace, _mp3_channels(mp3))
+    target, _ = loudness_target(workspace, mp3_channels(mp3))
     ceiling = workspace.settings.audio.ceiling_dbtp
     stored = problems(_stored(episode), target_lufs=target, ceiling_dbtp=ceiling)
     if stored:
@@ -143,7 +133,7 @@ def check_episode(session: Session, workspace: Workspace, slug: str) -> CheckRep
             f"episode {slug!r} is not normalised yet: run 'outreach episode normalize {slug}'"
         )
     mp3 = workspace.path(episode.audio or "")
-    target, dual_mono = loudness_target(workspace, _mp3_channels(mp3))
+    target, dual_mono = loudness_target(workspace, mp3_channels(mp3))
     ceiling = workspace.settings.audio.ceiling_dbtp
     measured = measure_file(mp3, dual_mono=dual_mono)
     found = [

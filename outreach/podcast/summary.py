@@ -32,6 +32,12 @@ def summary_html(summary: str | None) -> str:
     return _BETWEEN_BLOCKS.sub("", apple_html(_markdown.render(text)))
 
 
+def markdown_html(text: str) -> str:
+    """Markdown written by the editor (the show's description) as page HTML: raw HTML in it is
+    shown as text, never passed through."""
+    return str(_markdown.render(text))
+
+
 def summary_text(summary: str | None) -> str:
     """Plain text: paragraphs separated by blank lines, lists as "- ", links as "label (url)"."""
     text = xml_text(summary or "").strip()

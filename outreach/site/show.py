@@ -8,13 +8,13 @@ import re
 from dataclasses import dataclass, replace
 
 from babel.dates import format_date
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from outreach import urls
 from outreach.fsutil import file_inside
 from outreach.models import Episode
+from outreach.podcast import summary
 from outreach.podcast.episodes import count_published, published_episodes
 from outreach.sanitize import apple_html, strip_html
 from outreach.timeutil import zone
@@ -24,7 +24,6 @@ from outreach.workspace import Workspace
 PAGE_SIZE = 50
 SUMMARY_CHARS = 240
 _BLOCK_END = re.compile(r"</(?:p|li)>", re.IGNORECASE)
-_markdown = MarkdownIt("commonmark", {"html": False, "typographer": False})
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ def _platforms(workspace: Workspace) -> list[Link]:
 
 def markdown_html(text: str) -> Markup:
     """Markdown from the settings as HTML (raw HTML in it is shown as text, not markup)."""
-    return Markup(_markdown.render(text))
+    return Markup(summary.markdown_html(text))
 
 
 def show_page(session: Session, workspace: Workspace, page: int = 1) -> ShowPage | None:
